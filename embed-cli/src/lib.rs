@@ -1,0 +1,1 @@
+//! Rewrites ECS task definitions to run under TaskGuard.

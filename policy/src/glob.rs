@@ -1,0 +1,1 @@
+//! Process-path globs: `*` within one path segment, `**` across segments, `?` one character.

@@ -1,0 +1,1 @@
+//! The hash the compiler and the view agree on for table keys.

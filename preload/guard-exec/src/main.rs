@@ -1,0 +1,2 @@
+//! `guard-exec`: starts an app container's entrypoint under TaskGuard.
+fn main() {}

@@ -1,0 +1,8 @@
+//! Shared harness for TaskGuard's integration tests: where the built artifacts are, real
+//! upstream resolvers, the shim's event socket, network namespaces.
+//!
+//! Tests that need root, a namespace or a system program skip on a developer's machine but
+//! fail under CI (`CI=true`): nothing passes there by not running.
+
+pub mod artifacts;
+pub mod require;
