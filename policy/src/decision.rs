@@ -72,7 +72,11 @@ pub enum RuleRef<'a> {
     Default { section: Section },
     /// A pattern from one of the section's lists decided. `pattern` is the normalised form
     /// (A-labels, lower case, no trailing dot for names).
-    Pattern { section: Section, list: Verdict, pattern: &'a str },
+    Pattern {
+        section: Section,
+        list: Verdict,
+        pattern: &'a str,
+    },
 }
 
 /// The two sections of a policy.
@@ -103,7 +107,11 @@ impl<'a> Decision<'a> {
     /// Used when one launch has several candidate paths (as invoked, each symlink hop, the
     /// real path): the launch is denied if any of them is.
     pub fn stricter(self, other: Decision<'a>) -> Decision<'a> {
-        if other.verdict > self.verdict { other } else { self }
+        if other.verdict > self.verdict {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -113,7 +121,11 @@ impl core::fmt::Display for RuleRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RuleRef::Default { section } => write!(f, "{}.default", section.as_str()),
-            RuleRef::Pattern { section, list, pattern } => {
+            RuleRef::Pattern {
+                section,
+                list,
+                pattern,
+            } => {
                 write!(f, "{}.{}:{}", section.as_str(), list.as_str(), pattern)
             }
         }

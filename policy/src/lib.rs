@@ -16,9 +16,10 @@
 #![cfg_attr(not(feature = "compile"), no_std)]
 
 mod decision;
+mod format;
+mod glob;
 mod hash;
 mod name;
-mod glob;
 mod view;
 
 #[cfg(feature = "compile")]
@@ -27,6 +28,12 @@ mod compile;
 mod document;
 #[cfg(feature = "compile")]
 mod error;
+#[cfg(feature = "compile")]
+mod pattern;
+#[cfg(feature = "compile")]
+mod schema;
+#[cfg(feature = "compile")]
+mod tree;
 
 pub use decision::{CnameMode, Decision, DnsAnswer, Mode, RuleRef, Section, Verdict};
 pub use name::{DnsName, NameError};

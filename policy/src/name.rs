@@ -27,22 +27,147 @@ pub enum NameError {
     BadEscape,
 }
 
+impl core::fmt::Display for NameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            NameError::Empty => "empty name",
+            NameError::EmptyLabel => "empty label",
+            NameError::LabelTooLong => "label longer than 63 bytes",
+            NameError::NameTooLong => "name longer than 255 bytes in wire form",
+            NameError::BadEscape => "bad escape (expected \\X or \\DDD with DDD <= 255)",
+        })
+    }
+}
+
+/// Builds the wire form one byte at a time, checking the limits as it goes.
+struct Builder {
+    name: DnsName,
+    /// Index of the current label's length byte.
+    label_start: usize,
+    /// Whether a label is open (its length byte written).
+    open: bool,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        Builder {
+            name: DnsName {
+                wire: [0; MAX_WIRE_LEN],
+                len: 0,
+            },
+            label_start: 0,
+            open: false,
+        }
+    }
+
+    fn push(&mut self, byte: u8) -> Result<(), NameError> {
+        let len = self.name.len as usize;
+        if !self.open {
+            // Length byte plus this byte.
+            if len + 2 > MAX_WIRE_LEN {
+                return Err(NameError::NameTooLong);
+            }
+            self.label_start = len;
+            self.name.wire[len] = 0;
+            self.name.len += 1;
+            self.open = true;
+        }
+        let len = self.name.len as usize;
+        let label_len = self.name.wire[self.label_start] as usize;
+        if label_len >= MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        if len >= MAX_WIRE_LEN {
+            return Err(NameError::NameTooLong);
+        }
+        self.name.wire[len] = byte.to_ascii_lowercase();
+        self.name.wire[self.label_start] += 1;
+        self.name.len += 1;
+        Ok(())
+    }
+
+    /// Closes the current label; an empty label is an error.
+    fn end_label(&mut self) -> Result<(), NameError> {
+        if !self.open {
+            return Err(NameError::EmptyLabel);
+        }
+        self.open = false;
+        Ok(())
+    }
+}
+
 impl DnsName {
+    /// The root name (no labels).
+    pub const fn root() -> DnsName {
+        DnsName {
+            wire: [0; MAX_WIRE_LEN],
+            len: 0,
+        }
+    }
+
     /// From presentation form as applications pass it to `getaddrinfo` or as users type it:
     /// ASCII, any case, optional trailing dot, `\.` and `\DDD` escapes. Non-ASCII bytes are
     /// kept as they are (they can never match a rule, which are all A-labels).
     pub fn from_text(text: &[u8]) -> Result<DnsName, NameError> {
-        let _ = text;
-        todo!()
+        if text.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if text == b"." {
+            return Ok(DnsName::root());
+        }
+        let mut b = Builder::new();
+        let mut i = 0;
+        while i < text.len() {
+            let c = text[i];
+            match c {
+                b'.' => {
+                    b.end_label()?;
+                    i += 1;
+                    if i == text.len() {
+                        // The trailing dot of a fully qualified name.
+                        return Ok(b.name);
+                    }
+                }
+                b'\\' => {
+                    let (byte, used) = unescape(&text[i + 1..])?;
+                    b.push(byte)?;
+                    i += 1 + used;
+                }
+                _ => {
+                    b.push(c)?;
+                    i += 1;
+                }
+            }
+        }
+        b.end_label()?;
+        Ok(b.name)
     }
 
     /// From uncompressed wire labels (as parsed from a DNS message), lower-casing them.
+    /// An empty label is accepted only as the last one (the root label).
     pub fn from_labels<'l, I>(labels: I) -> Result<DnsName, NameError>
     where
         I: IntoIterator<Item = &'l [u8]>,
     {
-        let _ = labels;
-        todo!()
+        let mut b = Builder::new();
+        let mut ended = false;
+        for label in labels {
+            if ended {
+                return Err(NameError::EmptyLabel);
+            }
+            if label.is_empty() {
+                ended = true;
+                continue;
+            }
+            if label.len() > MAX_LABEL_LEN {
+                return Err(NameError::LabelTooLong);
+            }
+            for &byte in label {
+                b.push(byte)?;
+            }
+            b.end_label()?;
+        }
+        Ok(b.name)
     }
 
     /// The lower-case wire form without the root label.
@@ -52,7 +177,61 @@ impl DnsName {
 
     /// Number of labels (0 for the root).
     pub fn label_count(&self) -> usize {
-        todo!()
+        Labels { rest: self.wire() }.count()
+    }
+
+    /// The labels, left to right, without length bytes.
+    pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
+        Labels { rest: self.wire() }
+    }
+}
+
+/// Parses what follows a backslash: `\DDD` (decimal byte) or `\X` (X literally).
+/// Returns the byte and how many input bytes were used.
+fn unescape(rest: &[u8]) -> Result<(u8, usize), NameError> {
+    let first = *rest.first().ok_or(NameError::BadEscape)?;
+    if !first.is_ascii_digit() {
+        return Ok((first, 1));
+    }
+    let digits = rest.get(..3).ok_or(NameError::BadEscape)?;
+    let mut value: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(NameError::BadEscape);
+        }
+        value = value * 10 + u32::from(d - b'0');
+    }
+    u8::try_from(value)
+        .map(|v| (v, 3))
+        .map_err(|_| NameError::BadEscape)
+}
+
+/// Iterates wire labels; stops (rather than panicking) at a malformed length byte.
+struct Labels<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, tail) = self.rest.split_first()?;
+        let label = tail.get(..len as usize)?;
+        self.rest = tail.get(len as usize..)?;
+        Some(label)
+    }
+}
+
+impl PartialEq for DnsName {
+    fn eq(&self, other: &DnsName) -> bool {
+        self.wire() == other.wire()
+    }
+}
+
+impl Eq for DnsName {}
+
+impl core::hash::Hash for DnsName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.wire().hash(state);
     }
 }
 
@@ -60,8 +239,22 @@ impl core::fmt::Display for DnsName {
     /// Presentation form without the trailing dot, escaping `.` and `\` inside labels and
     /// non-printable bytes as `\DDD`.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let _ = f;
-        todo!()
+        if self.len == 0 {
+            return f.write_str(".");
+        }
+        for (i, label) in self.labels().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            for &b in label {
+                match b {
+                    b'.' | b'\\' => write!(f, "\\{}", b as char)?,
+                    0x21..=0x7e => write!(f, "{}", b as char)?,
+                    _ => write!(f, "\\{b:03}")?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 

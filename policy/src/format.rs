@@ -1,0 +1,66 @@
+//! The compiled policy blob: the layout [`crate::compile`] writes and [`crate::PolicyView`]
+//! reads. All integers are little-endian; all offsets are from the start of the blob.
+//!
+//! ```text
+//! header (HEADER_LEN bytes)
+//!   0  magic            8  b"TGPOL\0\0\x01"
+//!   8  format           u32  FORMAT_VERSION
+//!  12  blob length      u32
+//!  16  mode u8, dns answer u8, cname mode u8, dns default u8 (verdict)
+//!  20  process default u8 (verdict), 3 reserved bytes
+//!  24  block_ttl        u32
+//!  28  version          16 ASCII hex digits
+//!  44  DNS table        offset u32, capacity u32 (a power of two, or 0)
+//!  52  path table       offset u32, capacity u32
+//!  60  file-name table  offset u32, capacity u32
+//!  68  path globs       offset u32, count u32
+//!  76  file-name globs  offset u32, count u32
+//!  84  string pool      offset u32, length u32
+//!  92  reserved u32
+//! sections, each ENTRY_LEN (16) bytes per slot/entry:
+//!   DNS slot:   tag u32, key offset u32, text offset u32, key length u8, text length u8,
+//!               exact verdict u8, wildcard verdict u8
+//!     key = the name's lower-case wire form without the root label; text = `*.name`
+//!     (the exact rule's pattern is the text without its first two bytes). A verdict byte of
+//!     NO_VERDICT means no rule of that kind; a key length of 0 marks an empty slot.
+//!   path / file-name slot: tag u32, text offset u32, text length u32, verdict u8, 3 reserved
+//!     key = text = the pattern; a text length of 0 marks an empty slot.
+//!   glob entry: literal count u32, text offset u32, text length u32, verdict u8, 3 reserved
+//!     sorted by literal count (descending), then verdict (deny first), so the first glob
+//!     that matches is the deciding one.
+//!   string pool: the bytes the offsets above point into.
+//! ```
+//!
+//! Hash tables use open addressing with linear probing: a key's home slot is
+//! `hash & (capacity - 1)` and its tag is `(hash >> 32) as u32`, with
+//! [`crate::hash::hash`]. Capacities are at least twice the number of keys.
+
+pub(crate) const MAGIC: [u8; 8] = *b"TGPOL\0\0\x01";
+pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 96;
+pub(crate) const ENTRY_LEN: usize = 16;
+pub(crate) const VERSION_LEN: usize = 16;
+#[cfg(feature = "compile")]
+pub(crate) const NO_VERDICT: u8 = 0xff;
+
+pub(crate) const OFF_FORMAT: usize = 8;
+pub(crate) const OFF_BLOB_LEN: usize = 12;
+pub(crate) const OFF_MODE: usize = 16;
+pub(crate) const OFF_ANSWER: usize = 17;
+pub(crate) const OFF_CNAME: usize = 18;
+pub(crate) const OFF_DNS_DEFAULT: usize = 19;
+pub(crate) const OFF_PROCESS_DEFAULT: usize = 20;
+pub(crate) const OFF_BLOCK_TTL: usize = 24;
+pub(crate) const OFF_VERSION: usize = 28;
+pub(crate) const OFF_DNS_TABLE: usize = 44;
+pub(crate) const OFF_PATH_TABLE: usize = 52;
+pub(crate) const OFF_NAME_TABLE: usize = 60;
+pub(crate) const OFF_PATH_GLOBS: usize = 68;
+pub(crate) const OFF_NAME_GLOBS: usize = 76;
+pub(crate) const OFF_POOL: usize = 84;
+
+/// The tag stored in a slot, to skip most non-matching keys without comparing them.
+#[inline]
+pub(crate) fn tag(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}

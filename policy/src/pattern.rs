@@ -1,0 +1,146 @@
+//! Validating and normalising one pattern. Each error is a reason that says what is expected.
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+
+/// Longest DNS name in text form, without the trailing dot.
+const MAX_NAME_TEXT: usize = 253;
+/// Longest process path pattern (Linux PATH_MAX, without the NUL).
+const MAX_PATH: usize = 4095;
+/// Longest file name (Linux NAME_MAX).
+const MAX_FILE_NAME: usize = 255;
+
+/// A DNS rule: `name` or `*.name`, normalised to lower-case A-labels without trailing dot.
+pub(crate) fn dns(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err(
+            "empty pattern; expected a name like `api.example.com` or `*.example.com`".into(),
+        );
+    }
+    if raw == "*" || raw == "*." {
+        return Err("`*` alone would match every name; set `default` instead".into());
+    }
+    let text = raw.strip_suffix('.').unwrap_or(raw);
+    let (wild, base) = match text.strip_prefix("*.") {
+        Some(base) => (true, base),
+        None => (false, text),
+    };
+    if base.contains('*') {
+        return Err("`*` is allowed only as the whole first label, as in `*.example.com`".into());
+    }
+    if base.split('.').any(str::is_empty) {
+        return Err("empty label (a leading dot or two dots in a row); expected labels of 1 to 63 characters".into());
+    }
+    let ascii = Uts46::new()
+        .to_ascii(
+            base.as_bytes(),
+            AsciiDenyList::EMPTY,
+            Hyphens::Allow,
+            DnsLength::Ignore,
+        )
+        .map_err(|_| format!("`{base}` is not a valid internationalised domain name (UTS 46)"))?;
+    let mut labels = 0;
+    for label in ascii.split('.') {
+        labels += 1;
+        if label.is_empty() {
+            return Err("empty label; expected labels of 1 to 63 characters".into());
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "label `{label}` is {} bytes long; at most 63 are allowed",
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "invalid character {c:?} in label `{label}`; expected letters, digits, `-` or `_`"
+            ));
+        }
+    }
+    let max = if wild {
+        MAX_NAME_TEXT - 2
+    } else {
+        MAX_NAME_TEXT
+    };
+    if ascii.len() > max {
+        return Err(format!(
+            "name is {} characters long (as A-labels); at most {max} are allowed",
+            ascii.len()
+        ));
+    }
+    if wild && labels < 2 {
+        return Err(format!(
+            "`*.{ascii}` would match a whole top-level domain; a wildcard needs at least two labels after `*.`"
+        ));
+    }
+    Ok(if wild {
+        format!("*.{ascii}")
+    } else {
+        ascii.into_owned()
+    })
+}
+
+/// A process rule: an absolute path glob (contains `/`) or a file-name glob. Case-sensitive,
+/// kept as written.
+pub(crate) fn process(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err(
+            "empty pattern; expected an absolute path like `/usr/bin/nc` or a file name like `nc`"
+                .into(),
+        );
+    }
+    if raw.contains('\0') {
+        return Err("NUL byte in pattern".into());
+    }
+    if raw.contains("***") {
+        return Err(
+            "more than two `*` in a row; use `*` (within a segment) or `**` (across segments)"
+                .into(),
+        );
+    }
+    if !raw.contains('/') {
+        if raw == "." || raw == ".." {
+            return Err(format!("`{raw}` is not a file name"));
+        }
+        if raw.len() > MAX_FILE_NAME {
+            return Err(format!(
+                "file name is {} bytes long; at most {MAX_FILE_NAME} are allowed",
+                raw.len()
+            ));
+        }
+        return Ok(raw.to_string());
+    }
+    if !raw.starts_with('/') {
+        return Err("a path pattern must be absolute (start with `/`); a pattern without `/` matches the file name".into());
+    }
+    if raw.len() > MAX_PATH {
+        return Err(format!(
+            "path is {} bytes long; at most {MAX_PATH} are allowed",
+            raw.len()
+        ));
+    }
+    if raw.ends_with('/') {
+        return Err(
+            "a path pattern names a program and cannot end with `/` (use `/dir/*` or `/dir/**`)"
+                .into(),
+        );
+    }
+    for segment in raw[1..].split('/') {
+        match segment {
+            "" => {
+                return Err(
+                    "empty path segment (`//`); expected a normalised absolute path".into(),
+                );
+            }
+            "." | ".." => {
+                return Err(format!(
+                    "`{segment}` segment; expected a normalised absolute path (programs are matched by their resolved path)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(raw.to_string())
+}
