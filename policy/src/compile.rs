@@ -1,7 +1,7 @@
 //! Compiling a policy into the blob that [`crate::PolicyView`] reads (layout in
 //! [`crate::format`]), plus the canonical JSON and the version.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -114,6 +114,13 @@ struct DnsKey {
     wild: Option<Verdict>,
 }
 
+/// A section's bytes and the count (or capacity) the header records for it.
+struct Section {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+/// Builds the blob: sections first, each interning its strings into one pool.
 #[derive(Default)]
 struct Writer {
     pool: Vec<u8>,
@@ -128,48 +135,16 @@ impl Writer {
 
     fn write(mut self, policy: &Policy, version: &str) -> Vec<u8> {
         let dns = &policy.dns;
-        let proc_ = &policy.process;
+        let process = &policy.process;
 
-        // DNS: one key per base name, holding both the exact and the wildcard verdict.
-        let mut keys: HashMap<&str, DnsKey> = HashMap::new();
-        for (pattern, v) in lists(&dns.allow, &dns.alert, &dns.deny) {
-            let (base, wild) = match pattern.strip_prefix("*.") {
-                Some(base) => (base, true),
-                None => (pattern, false),
-            };
-            let key = keys.entry(base).or_default();
-            let slot = if wild { &mut key.wild } else { &mut key.exact };
-            *slot = Some(slot.map_or(v, |old| old.max(v)));
-        }
-        let mut dns_keys: Vec<(&str, DnsKey)> = keys.into_iter().collect();
-        dns_keys.sort_by(|a, b| a.0.cmp(b.0));
-        let dns_cap = capacity(dns_keys.len());
-        let mut dns_table = vec![0u8; dns_cap * ENTRY_LEN];
-        for (base, key) in &dns_keys {
-            let wire = wire_of(base);
-            let text = format!("*.{base}");
-            let key_off = self.intern(&wire);
-            let text_off = self.intern(text.as_bytes());
-            let mut slot = [0u8; ENTRY_LEN];
-            let h = hash::hash(&wire);
-            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
-            slot[4..8].copy_from_slice(&key_off.to_le_bytes());
-            slot[8..12].copy_from_slice(&text_off.to_le_bytes());
-            slot[12] = wire.len() as u8;
-            slot[13] = text.len() as u8;
-            slot[14] = verdict_byte(key.exact);
-            slot[15] = verdict_byte(key.wild);
-            place(&mut dns_table, dns_cap, h, &slot, |s| s[12] == 0);
-        }
+        let dns_table = self.dns_table(lists(&dns.allow, &dns.alert, &dns.deny));
 
-        // Process: exact paths, exact file names, path globs, file-name globs.
         let mut paths: HashMap<&str, Verdict> = HashMap::new();
         let mut names: HashMap<&str, Verdict> = HashMap::new();
         let mut path_globs: HashMap<&str, Verdict> = HashMap::new();
         let mut name_globs: HashMap<&str, Verdict> = HashMap::new();
-        for (pattern, v) in lists(&proc_.allow, &proc_.alert, &proc_.deny) {
-            let is_path = pattern.contains('/');
-            let map = match (is_path, glob::is_glob(pattern.as_bytes())) {
+        for (pattern, v) in lists(&process.allow, &process.alert, &process.deny) {
+            let map = match (pattern.contains('/'), glob::is_glob(pattern.as_bytes())) {
                 (true, false) => &mut paths,
                 (false, false) => &mut names,
                 (true, true) => &mut path_globs,
@@ -180,34 +155,32 @@ impl Writer {
         }
         let path_table = self.exact_table(paths);
         let name_table = self.exact_table(names);
-        let path_glob_array = self.glob_array(path_globs);
-        let name_glob_array = self.glob_array(name_globs);
-
-        // Layout: header, sections, pool.
-        let mut out = vec![0u8; HEADER_LEN];
-        let put_section = |out: &mut Vec<u8>, at: usize, bytes: &[u8], count: usize| {
-            let off = out.len() as u32;
-            out.extend_from_slice(bytes);
-            out[at..at + 4].copy_from_slice(&off.to_le_bytes());
-            out[at + 4..at + 8].copy_from_slice(&(count as u32).to_le_bytes());
-        };
-        put_section(&mut out, OFF_DNS_TABLE, &dns_table, dns_cap);
-        put_section(&mut out, OFF_PATH_TABLE, &path_table.0, path_table.1);
-        put_section(&mut out, OFF_NAME_TABLE, &name_table.0, name_table.1);
-        put_section(
-            &mut out,
-            OFF_PATH_GLOBS,
-            &path_glob_array.0,
-            path_glob_array.1,
-        );
-        put_section(
-            &mut out,
-            OFF_NAME_GLOBS,
-            &name_glob_array.0,
-            name_glob_array.1,
-        );
+        let [path_globs, path_prefix, path_suffix] = self.glob_set(path_globs);
+        let [name_globs, name_prefix, name_suffix] = self.glob_set(name_globs);
         let pool = std::mem::take(&mut self.pool);
-        put_section(&mut out, OFF_POOL, &pool, pool.len());
+        let pool = Section {
+            count: pool.len(),
+            bytes: pool,
+        };
+
+        let mut out = vec![0u8; HEADER_LEN];
+        for (at, section) in [
+            (OFF_DNS_TABLE, dns_table),
+            (OFF_PATH_TABLE, path_table),
+            (OFF_NAME_TABLE, name_table),
+            (OFF_PATH_GLOBS, path_globs),
+            (OFF_NAME_GLOBS, name_globs),
+            (OFF_PATH_PREFIX_INDEX, path_prefix),
+            (OFF_PATH_SUFFIX_INDEX, path_suffix),
+            (OFF_NAME_PREFIX_INDEX, name_prefix),
+            (OFF_NAME_SUFFIX_INDEX, name_suffix),
+            (OFF_POOL, pool),
+        ] {
+            let off = out.len() as u32;
+            out.extend_from_slice(&section.bytes);
+            out[at..at + 4].copy_from_slice(&off.to_le_bytes());
+            out[at + 4..at + 8].copy_from_slice(&(section.count as u32).to_le_bytes());
+        }
 
         out[..8].copy_from_slice(&MAGIC);
         out[OFF_FORMAT..OFF_FORMAT + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -217,66 +190,163 @@ impl Writer {
         out[OFF_ANSWER] = dns.answer as u8;
         out[OFF_CNAME] = dns.cname as u8;
         out[OFF_DNS_DEFAULT] = dns.default as u8;
-        out[OFF_PROCESS_DEFAULT] = proc_.default as u8;
+        out[OFF_PROCESS_DEFAULT] = process.default as u8;
         out[OFF_BLOCK_TTL..OFF_BLOCK_TTL + 4].copy_from_slice(&dns.block_ttl.to_le_bytes());
-        out[OFF_VERSION..OFF_VERSION + VERSION_LEN]
-            .copy_from_slice(&version.as_bytes()[..VERSION_LEN]);
+        let version = version.as_bytes();
+        out[OFF_VERSION..OFF_VERSION + VERSION_LEN].copy_from_slice(&version[..VERSION_LEN]);
         out
     }
 
-    /// An exact-match table (paths or file names) and its capacity.
-    fn exact_table(&mut self, keys: HashMap<&str, Verdict>) -> (Vec<u8>, usize) {
+    /// One slot per base name, holding both its exact and its wildcard verdict.
+    fn dns_table<'p>(&mut self, rules: impl Iterator<Item = (&'p str, Verdict)>) -> Section {
+        let mut keys: HashMap<&str, DnsKey> = HashMap::new();
+        for (pattern, v) in rules {
+            let (base, wild) = match pattern.strip_prefix("*.") {
+                Some(base) => (base, true),
+                None => (pattern, false),
+            };
+            let key = keys.entry(base).or_default();
+            let slot = if wild { &mut key.wild } else { &mut key.exact };
+            *slot = Some(slot.map_or(v, |old| old.max(v)));
+        }
+        let mut keys: Vec<(&str, DnsKey)> = keys.into_iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        let cap = capacity(keys.len());
+        let mut table = vec![0u8; cap * ENTRY_LEN];
+        for (base, key) in &keys {
+            let wire = wire_of(base);
+            let text = format!("*.{base}");
+            let mut slot = [0u8; ENTRY_LEN];
+            let h = hash::hash(&wire);
+            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
+            slot[4..8].copy_from_slice(&self.intern(&wire).to_le_bytes());
+            slot[8..12].copy_from_slice(&self.intern(text.as_bytes()).to_le_bytes());
+            slot[12] = wire.len() as u8;
+            slot[13] = text.len() as u8;
+            slot[14] = verdict_byte(key.exact);
+            slot[15] = verdict_byte(key.wild);
+            place(&mut table, ENTRY_LEN, cap, h, &slot, |s| s[12] == 0);
+        }
+        Section {
+            bytes: table,
+            count: cap,
+        }
+    }
+
+    /// An exact-match table (paths or file names).
+    fn exact_table(&mut self, keys: HashMap<&str, Verdict>) -> Section {
         let mut keys: Vec<_> = keys.into_iter().collect();
         keys.sort();
         let cap = capacity(keys.len());
         let mut table = vec![0u8; cap * ENTRY_LEN];
         for (key, v) in keys {
-            let off = self.intern(key.as_bytes());
             let h = hash::hash(key.as_bytes());
             let mut slot = [0u8; ENTRY_LEN];
             slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
-            slot[4..8].copy_from_slice(&off.to_le_bytes());
+            slot[4..8].copy_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
             slot[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
             slot[12] = v as u8;
-            place(&mut table, cap, h, &slot, |s| s[8..12] == [0; 4]);
+            place(&mut table, ENTRY_LEN, cap, h, &slot, |s| s[8..12] == [0; 4]);
         }
-        (table, cap)
+        Section {
+            bytes: table,
+            count: cap,
+        }
     }
 
-    /// A glob array sorted so that the first match is the most specific, strongest rule.
-    fn glob_array(&mut self, globs: HashMap<&str, Verdict>) -> (Vec<u8>, usize) {
-        let mut globs: Vec<(usize, Verdict, &str)> = globs
-            .into_iter()
-            .map(|(p, v)| (glob::literal_count(p.as_bytes()), v, p))
-            .collect();
-        globs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
-        let mut array = Vec::with_capacity(globs.len() * ENTRY_LEN);
-        for (literal, v, pattern) in &globs {
-            let off = self.intern(pattern.as_bytes());
-            let mut entry = [0u8; ENTRY_LEN];
-            entry[0..4].copy_from_slice(&(*literal as u32).to_le_bytes());
-            entry[4..8].copy_from_slice(&off.to_le_bytes());
-            entry[8..12].copy_from_slice(&(pattern.len() as u32).to_le_bytes());
-            entry[12] = *v as u8;
-            array.extend_from_slice(&entry);
+    /// The glob array (bucketed) and its prefix and suffix indexes.
+    fn glob_set(&mut self, globs: HashMap<&str, Verdict>) -> [Section; 3] {
+        // (is suffix key, key) -> globs, each bucket sorted best first.
+        let mut buckets: BTreeMap<(bool, &[u8]), Bucket> = BTreeMap::new();
+        for (pattern, v) in globs {
+            let bytes = pattern.as_bytes();
+            let first = bytes
+                .iter()
+                .position(|&b| b == b'*' || b == b'?')
+                .unwrap_or(bytes.len());
+            let last = bytes
+                .iter()
+                .rposition(|&b| b == b'*' || b == b'?')
+                .map_or(0, |i| i + 1);
+            let prefix = &bytes[..first.min(MAX_KEY_LEN)];
+            let suffix = &bytes[last.max(bytes.len().saturating_sub(MAX_KEY_LEN))..];
+            let key = if prefix.len() >= suffix.len() {
+                (false, prefix)
+            } else {
+                (true, suffix)
+            };
+            buckets
+                .entry(key)
+                .or_default()
+                .push((glob::literal_count(bytes), v, pattern));
         }
-        (array, globs.len())
+        let mut array = Vec::new();
+        let mut count = 0usize;
+        let mut index_keys: [Vec<(&[u8], usize, usize)>; 2] = [Vec::new(), Vec::new()];
+        for ((suffix, key), mut globs) in buckets {
+            globs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+            index_keys[usize::from(suffix)].push((key, count, globs.len()));
+            for (literal, v, pattern) in globs {
+                let mut entry = [0u8; ENTRY_LEN];
+                entry[0..4].copy_from_slice(&(literal as u32).to_le_bytes());
+                entry[4..8].copy_from_slice(&self.intern(pattern.as_bytes()).to_le_bytes());
+                entry[8..12].copy_from_slice(&(pattern.len() as u32).to_le_bytes());
+                entry[12] = v as u8;
+                array.extend_from_slice(&entry);
+                count += 1;
+            }
+        }
+        let [prefix_keys, suffix_keys] = index_keys;
+        let prefix = self.glob_index(&prefix_keys, hash::hash);
+        let suffix = self.glob_index(&suffix_keys, hash::hash_reversed);
+        [
+            Section {
+                bytes: array,
+                count,
+            },
+            prefix,
+            suffix,
+        ]
+    }
+
+    fn glob_index(&mut self, keys: &[(&[u8], usize, usize)], hash: fn(&[u8]) -> u64) -> Section {
+        let cap = capacity(keys.len());
+        let mut bytes = vec![0u8; BITMAP_LEN + cap * INDEX_SLOT_LEN];
+        for &(key, first, count) in keys {
+            bytes[key.len() / 8] |= 1 << (key.len() % 8);
+            let h = hash(key);
+            let mut slot = [0u8; INDEX_SLOT_LEN];
+            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
+            slot[4..8].copy_from_slice(&self.intern(key).to_le_bytes());
+            slot[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
+            slot[12..16].copy_from_slice(&(first as u32).to_le_bytes());
+            slot[16..20].copy_from_slice(&(count as u32).to_le_bytes());
+            let table = &mut bytes[BITMAP_LEN..];
+            place(table, INDEX_SLOT_LEN, cap, h, &slot, |s| {
+                s[16..20] == [0; 4]
+            });
+        }
+        Section { bytes, count: cap }
     }
 }
+
+/// The globs sharing one index key: (literal count, verdict, pattern).
+type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
 
 /// Puts a slot into its home position or the next free one (linear probing).
 fn place(
     table: &mut [u8],
+    slot_len: usize,
     cap: usize,
     h: u64,
-    slot: &[u8; ENTRY_LEN],
+    slot: &[u8],
     is_free: impl Fn(&[u8]) -> bool,
 ) {
     let mut i = (h as usize) & (cap - 1);
     loop {
-        let at = i * ENTRY_LEN;
-        if is_free(&table[at..at + ENTRY_LEN]) {
-            table[at..at + ENTRY_LEN].copy_from_slice(slot);
+        let at = i * slot_len;
+        if is_free(&table[at..at + slot_len]) {
+            table[at..at + slot_len].copy_from_slice(slot);
             return;
         }
         i = (i + 1) & (cap - 1);

@@ -2,43 +2,61 @@
 //! reads. All integers are little-endian; all offsets are from the start of the blob.
 //!
 //! ```text
-//! header (HEADER_LEN bytes)
-//!   0  magic            8  b"TGPOL\0\0\x01"
-//!   8  format           u32  FORMAT_VERSION
+//! header (HEADER_LEN = 128 bytes)
+//!   0  magic            8 bytes, b"TGPOL\0\0\x01"
+//!   8  format           u32, FORMAT_VERSION
 //!  12  blob length      u32
-//!  16  mode u8, dns answer u8, cname mode u8, dns default u8 (verdict)
-//!  20  process default u8 (verdict), 3 reserved bytes
+//!  16  mode u8, dns answer u8, cname mode u8, dns default u8 (a verdict)
+//!  20  process default u8 (a verdict), 3 reserved bytes
 //!  24  block_ttl        u32
 //!  28  version          16 ASCII hex digits
-//!  44  DNS table        offset u32, capacity u32 (a power of two, or 0)
-//!  52  path table       offset u32, capacity u32
-//!  60  file-name table  offset u32, capacity u32
-//!  68  path globs       offset u32, count u32
-//!  76  file-name globs  offset u32, count u32
-//!  84  string pool      offset u32, length u32
-//!  92  reserved u32
-//! sections, each ENTRY_LEN (16) bytes per slot/entry:
-//!   DNS slot:   tag u32, key offset u32, text offset u32, key length u8, text length u8,
-//!               exact verdict u8, wildcard verdict u8
-//!     key = the name's lower-case wire form without the root label; text = `*.name`
-//!     (the exact rule's pattern is the text without its first two bytes). A verdict byte of
-//!     NO_VERDICT means no rule of that kind; a key length of 0 marks an empty slot.
-//!   path / file-name slot: tag u32, text offset u32, text length u32, verdict u8, 3 reserved
-//!     key = text = the pattern; a text length of 0 marks an empty slot.
-//!   glob entry: literal count u32, text offset u32, text length u32, verdict u8, 3 reserved
-//!     sorted by literal count (descending), then verdict (deny first), so the first glob
-//!     that matches is the deciding one.
-//!   string pool: the bytes the offsets above point into.
+//!  44  DNS table              offset u32, capacity u32 (a power of two, or 0)
+//!  52  exact path table       offset u32, capacity u32
+//!  60  exact file-name table  offset u32, capacity u32
+//!  68  path globs             offset u32, count u32
+//!  76  file-name globs        offset u32, count u32
+//!  84  path-glob prefix index offset u32, capacity u32
+//!  92  path-glob suffix index offset u32, capacity u32
+//! 100  name-glob prefix index offset u32, capacity u32
+//! 108  name-glob suffix index offset u32, capacity u32
+//! 116  string pool            offset u32, length u32
+//! 124  reserved u32
+//!
+//! DNS slot (16 bytes): tag u32, key offset u32, text offset u32, key length u8,
+//!     text length u8, exact verdict u8, wildcard verdict u8.
+//!     key = the name's lower-case wire form without the root label; text = `*.name` (the
+//!     exact rule's pattern is the text without its first two bytes). NO_VERDICT means no
+//!     rule of that kind; key length 0 marks an empty slot.
+//! exact path / file-name slot (16 bytes): tag u32, text offset u32, text length u32,
+//!     verdict u8, 3 reserved. key = text = the pattern; text length 0 marks an empty slot.
+//! glob entry (16 bytes): literal count u32, text offset u32, text length u32, verdict u8,
+//!     3 reserved. Globs are grouped in buckets (consecutive entries); inside a bucket sorted
+//!     by literal count (descending), then verdict (deny first), so a bucket's first match is
+//!     its best.
+//! glob index: a 32-byte bitmap of the key lengths present (bit i = some key has length i),
+//!     then `capacity` slots of 20 bytes: tag u32, key offset u32, key length u32,
+//!     first glob u32, glob count u32 (count 0 marks an empty slot).
+//!     Each glob is indexed once, by its literal prefix (bytes before the first `*`/`?`) or
+//!     by its literal suffix (bytes after the last one), whichever is longer, cut to
+//!     MAX_KEY_LEN bytes. A text is looked up with each of its prefixes (suffixes) whose
+//!     length is in the bitmap; suffix keys are hashed back to front, so both sides hash
+//!     incrementally while walking the text.
+//! string pool: the bytes the offsets above point into.
 //! ```
 //!
 //! Hash tables use open addressing with linear probing: a key's home slot is
-//! `hash & (capacity - 1)` and its tag is `(hash >> 32) as u32`, with
-//! [`crate::hash::hash`]. Capacities are at least twice the number of keys.
+//! `hash & (capacity - 1)` and its tag `(hash >> 32) as u32`, with [`crate::hash`].
+//! Capacities are at least twice the number of keys.
 
 pub(crate) const MAGIC: [u8; 8] = *b"TGPOL\0\0\x01";
 pub(crate) const FORMAT_VERSION: u32 = 1;
-pub(crate) const HEADER_LEN: usize = 96;
+pub(crate) const HEADER_LEN: usize = 128;
 pub(crate) const ENTRY_LEN: usize = 16;
+pub(crate) const INDEX_SLOT_LEN: usize = 20;
+pub(crate) const BITMAP_LEN: usize = 32;
+/// Longest glob index key (the bitmap has one bit per length 0..=255).
+#[cfg(feature = "compile")]
+pub(crate) const MAX_KEY_LEN: usize = 255;
 pub(crate) const VERSION_LEN: usize = 16;
 #[cfg(feature = "compile")]
 pub(crate) const NO_VERDICT: u8 = 0xff;
@@ -57,7 +75,11 @@ pub(crate) const OFF_PATH_TABLE: usize = 52;
 pub(crate) const OFF_NAME_TABLE: usize = 60;
 pub(crate) const OFF_PATH_GLOBS: usize = 68;
 pub(crate) const OFF_NAME_GLOBS: usize = 76;
-pub(crate) const OFF_POOL: usize = 84;
+pub(crate) const OFF_PATH_PREFIX_INDEX: usize = 84;
+pub(crate) const OFF_PATH_SUFFIX_INDEX: usize = 92;
+pub(crate) const OFF_NAME_PREFIX_INDEX: usize = 100;
+pub(crate) const OFF_NAME_SUFFIX_INDEX: usize = 108;
+pub(crate) const OFF_POOL: usize = 116;
 
 /// The tag stored in a slot, to skip most non-matching keys without comparing them.
 #[inline]

@@ -43,3 +43,13 @@ impl Hasher {
         self.0 ^ (self.0 >> 29)
     }
 }
+
+/// The hash of a glob index suffix key: its bytes back to front.
+#[cfg(feature = "compile")]
+pub(crate) fn hash_reversed(bytes: &[u8]) -> u64 {
+    let mut h = Hasher::new();
+    for &b in bytes.iter().rev() {
+        h.write_u8(b);
+    }
+    h.finish()
+}

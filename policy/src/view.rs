@@ -63,9 +63,17 @@ pub struct PolicyView<'a> {
     dns: Span,
     paths: Span,
     names: Span,
-    path_globs: Span,
-    name_globs: Span,
+    path_globs: GlobSet,
+    name_globs: GlobSet,
     pool: Span,
+}
+
+/// A glob array with its two indexes (spans of their slots; the bitmap precedes them).
+#[derive(Clone, Copy, Default)]
+struct GlobSet {
+    globs: Span,
+    prefix: Span,
+    suffix: Span,
 }
 
 fn u32_at(blob: &[u8], off: usize) -> Option<u32> {
@@ -82,19 +90,40 @@ fn verdict(b: u8) -> Option<Verdict> {
     }
 }
 
-/// A table or array section from the header, checked to lie inside the blob.
-fn section(blob: &[u8], at: usize, table: bool) -> Result<Span, ViewError> {
+/// A section from the header, checked to lie inside the blob: `entry_len` bytes per entry
+/// after `skip` leading bytes; tables must have a power-of-two capacity.
+fn section(
+    blob: &[u8],
+    at: usize,
+    entry_len: usize,
+    skip: usize,
+    table: bool,
+) -> Result<Span, ViewError> {
     let off = u32_at(blob, at).ok_or(ViewError::Truncated)? as usize;
     let len = u32_at(blob, at + 4).ok_or(ViewError::Truncated)? as usize;
     if table && len != 0 && !len.is_power_of_two() {
         return Err(ViewError::NotAPolicy);
     }
-    let end = len.checked_mul(ENTRY_LEN).and_then(|b| b.checked_add(off));
+    let start = off.checked_add(skip).ok_or(ViewError::Truncated)?;
+    let end = len
+        .checked_mul(entry_len)
+        .and_then(|b| b.checked_add(start));
     match end {
-        Some(end) if end <= blob.len() => Ok(Span { off, len }),
+        Some(end) if end <= blob.len() => Ok(Span { off: start, len }),
         _ => Err(ViewError::Truncated),
     }
 }
+
+fn glob_set(blob: &[u8], globs: usize, prefix: usize, suffix: usize) -> Result<GlobSet, ViewError> {
+    Ok(GlobSet {
+        globs: section(blob, globs, ENTRY_LEN, 0, false)?,
+        prefix: section(blob, prefix, INDEX_SLOT_LEN, BITMAP_LEN, true)?,
+        suffix: section(blob, suffix, INDEX_SLOT_LEN, BITMAP_LEN, true)?,
+    })
+}
+
+/// The best glob match so far: (literal count, verdict, pattern offset, pattern length).
+type Best = Option<(u32, Verdict, u32, usize)>;
 
 impl<'a> PolicyView<'a> {
     /// Checks the header and returns a view. O(1) in the number of rules.
@@ -148,11 +177,21 @@ impl<'a> PolicyView<'a> {
             process_default,
             block_ttl,
             version,
-            dns: section(blob, OFF_DNS_TABLE, true)?,
-            paths: section(blob, OFF_PATH_TABLE, true)?,
-            names: section(blob, OFF_NAME_TABLE, true)?,
-            path_globs: section(blob, OFF_PATH_GLOBS, false)?,
-            name_globs: section(blob, OFF_NAME_GLOBS, false)?,
+            dns: section(blob, OFF_DNS_TABLE, ENTRY_LEN, 0, true)?,
+            paths: section(blob, OFF_PATH_TABLE, ENTRY_LEN, 0, true)?,
+            names: section(blob, OFF_NAME_TABLE, ENTRY_LEN, 0, true)?,
+            path_globs: glob_set(
+                blob,
+                OFF_PATH_GLOBS,
+                OFF_PATH_PREFIX_INDEX,
+                OFF_PATH_SUFFIX_INDEX,
+            )?,
+            name_globs: glob_set(
+                blob,
+                OFF_NAME_GLOBS,
+                OFF_NAME_PREFIX_INDEX,
+                OFF_NAME_SUFFIX_INDEX,
+            )?,
             pool: Span {
                 off: pool_off,
                 len: pool_len,
@@ -244,10 +283,10 @@ impl<'a> PolicyView<'a> {
         if let Some(d) = self.exact(self.names, file_name) {
             return d;
         }
-        if let Some(d) = self.first_glob(self.path_globs, path) {
+        if let Some(d) = self.best_glob(self.path_globs, path) {
             return d;
         }
-        if let Some(d) = self.first_glob(self.name_globs, file_name) {
+        if let Some(d) = self.best_glob(self.name_globs, file_name) {
             return d;
         }
         Decision {
@@ -350,31 +389,112 @@ impl<'a> PolicyView<'a> {
         None
     }
 
-    /// The first matching glob of a (specificity-sorted) glob array.
-    fn first_glob(&self, globs: Span, text: &[u8]) -> Option<Decision<'a>> {
-        for i in 0..globs.len {
-            let entry = self.entry(globs, i)?;
-            let off = u32_at(entry, 4)?;
-            let len = u32_at(entry, 8)? as usize;
+    /// The most specific matching glob of a set: every bucket whose key is a prefix or a
+    /// suffix of `text` is scanned (each bucket best first).
+    fn best_glob(&self, set: GlobSet, text: &[u8]) -> Option<Decision<'a>> {
+        if set.globs.len == 0 {
+            return None;
+        }
+        let mut best: Best = None;
+        self.walk_index(set, set.prefix, text, false, &mut best);
+        self.walk_index(set, set.suffix, text, true, &mut best);
+        let (_, v, off, len) = best?;
+        let pattern = self.pool_str(off, len)?;
+        let rule = RuleRef::Pattern {
+            section: Section::Process,
+            list: v,
+            pattern,
+        };
+        Some(Decision { verdict: v, rule })
+    }
+
+    /// Looks up each prefix (or suffix) of `text` whose length some key has.
+    fn walk_index(&self, set: GlobSet, index: Span, text: &[u8], suffix: bool, best: &mut Best) {
+        if index.len == 0 {
+            return;
+        }
+        let Some(bitmap) = self.blob.get(index.off - BITMAP_LEN..index.off) else {
+            return;
+        };
+        let Some(longest) = bitmap.iter().rposition(|&b| b != 0) else {
+            return;
+        };
+        let longest = (longest * 8 + 7 - bitmap[longest].leading_zeros() as usize).min(text.len());
+        let mut h = hash::Hasher::new();
+        for i in 0..=longest {
+            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+                let key = if suffix {
+                    &text[text.len() - i..]
+                } else {
+                    &text[..i]
+                };
+                if let Some((first, count)) = self.index_slot(index, h.finish(), key) {
+                    self.scan_bucket(set.globs, first, count, text, best);
+                }
+            }
+            if i < longest {
+                h.write_u8(if suffix {
+                    text[text.len() - 1 - i]
+                } else {
+                    text[i]
+                });
+            }
+        }
+    }
+
+    /// The bucket (first glob, count) of an index key.
+    fn index_slot(&self, index: Span, h: u64, key: &[u8]) -> Option<(usize, usize)> {
+        let cap = index.len;
+        let want = tag(h);
+        let mut i = (h as usize) & (cap - 1);
+        for _ in 0..cap {
+            let start = index.off.checked_add(i.checked_mul(INDEX_SLOT_LEN)?)?;
+            let slot = self.blob.get(start..start.checked_add(INDEX_SLOT_LEN)?)?;
+            let count = u32_at(slot, 16)? as usize;
+            if count == 0 {
+                return None;
+            }
+            let len = u32_at(slot, 8)? as usize;
+            if u32_at(slot, 0)? == want
+                && len == key.len()
+                && self.pool_bytes(u32_at(slot, 4)?, len)? == key
+            {
+                return Some((u32_at(slot, 12)? as usize, count));
+            }
+            i = (i + 1) & (cap - 1);
+        }
+        None
+    }
+
+    /// The first glob of a bucket that matches, if it beats `best`.
+    fn scan_bucket(&self, globs: Span, first: usize, count: usize, text: &[u8], best: &mut Best) {
+        for i in first..first.saturating_add(count) {
+            let Some(entry) = self.entry(globs, i) else {
+                return;
+            };
+            let (Some(literal), Some(off), Some(len)) =
+                (u32_at(entry, 0), u32_at(entry, 4), u32_at(entry, 8))
+            else {
+                return;
+            };
+            let Some(v) = verdict(entry[12]) else {
+                continue;
+            };
+            if let Some((bl, bv, _, _)) = *best
+                && (literal, v) <= (bl, bv)
+            {
+                // Sorted best first: nothing later in this bucket can win.
+                return;
+            }
+            let len = len as usize;
             let Some(pattern) = self.pool_bytes(off, len) else {
                 continue;
             };
             if glob::matches(pattern, text) {
-                let Some(v) = verdict(entry[12]) else {
-                    continue;
-                };
-                let Some(pattern) = self.pool_str(off, len) else {
-                    continue;
-                };
-                let rule = RuleRef::Pattern {
-                    section: Section::Process,
-                    list: v,
-                    pattern,
-                };
-                return Some(Decision { verdict: v, rule });
+                *best = Some((literal, v, off, len));
+                return;
             }
         }
-        None
     }
 }
 
@@ -404,8 +524,16 @@ impl PolicyView<'static> {
             dns: EMPTY,
             paths: EMPTY,
             names: EMPTY,
-            path_globs: EMPTY,
-            name_globs: EMPTY,
+            path_globs: GlobSet {
+                globs: EMPTY,
+                prefix: EMPTY,
+                suffix: EMPTY,
+            },
+            name_globs: GlobSet {
+                globs: EMPTY,
+                prefix: EMPTY,
+                suffix: EMPTY,
+            },
             pool: EMPTY,
         }
     }
