@@ -1,0 +1,229 @@
+//! Audit events: JSON lines on stdout, written by one thread behind a bounded queue.
+//!
+//! The query path never waits for stdout: it stamps the event and offers it to a bounded
+//! queue. When the writer falls behind (a flood of blocked queries, a slow log driver), new
+//! events are dropped and counted, so neither DNS service nor memory suffers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::metrics::Metrics;
+
+/// Events queued at most; beyond that they are dropped and counted.
+pub const QUEUE: usize = 8192;
+
+/// What an audit event reports.
+#[derive(Debug)]
+pub enum Event {
+    /// A DNS decision that is reported (blocked, alerted, would-block).
+    Dns {
+        action: &'static str,
+        name: String,
+        qtype: u16,
+        rule: String,
+        policy_version: Arc<str>,
+        client: SocketAddr,
+        /// For CNAME-chain blocks: the denied name in the chain.
+        target: Option<String>,
+    },
+    /// A policy was loaded or a new one was refused.
+    Policy {
+        action: &'static str,
+        source: String,
+        version: Option<String>,
+        error: Option<String>,
+    },
+    /// An event datagram from the shim, validated.
+    Shim(Map<String, Value>),
+}
+
+enum Item {
+    Event(SystemTime, Event),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The sending side, cheap to share.
+pub struct Audit {
+    tx: SyncSender<Item>,
+    metrics: Arc<Metrics>,
+}
+
+impl Audit {
+    /// Starts the writer thread over `out` (stdout in the daemon).
+    pub fn start(metrics: Arc<Metrics>, out: Box<dyn Write + Send>) -> Audit {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let m = metrics.clone();
+        let spawned = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer(rx, out, m));
+        if let Err(e) = spawned {
+            eprintln!("dns-guard: cannot start the audit writer: {e}");
+        }
+        Audit { tx, metrics }
+    }
+
+    /// Queues an event, or drops and counts it when the writer is behind.
+    pub fn emit(&self, event: Event) {
+        match self.tx.try_send(Item::Event(SystemTime::now(), event)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.metrics.events_dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) until everything queued so far is written and flushed.
+    pub fn flush(&self, timeout: Duration) {
+        let (ack, done) = std::sync::mpsc::sync_channel(1);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut item = Item::Flush(ack);
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    item = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = done.recv_timeout(left);
+    }
+}
+
+fn writer(rx: Receiver<Item>, out: Box<dyn Write + Send>, metrics: Arc<Metrics>) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = Vec::with_capacity(512);
+    while let Ok(mut item) = rx.recv() {
+        loop {
+            match item {
+                Item::Event(time, event) => {
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &render(time, event)).is_ok() {
+                        line.push(b'\n');
+                        if out.write_all(&line).is_ok() {
+                            metrics.events_written.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+                Item::Flush(ack) => {
+                    let _ = out.flush();
+                    let _ = ack.try_send(());
+                }
+            }
+            match rx.try_recv() {
+                Ok(next) => item = next,
+                Err(_) => break,
+            }
+        }
+        let _ = out.flush();
+    }
+    let _ = out.flush();
+}
+
+fn render(time: SystemTime, event: Event) -> Value {
+    let time = rfc3339_millis(time);
+    match event {
+        Event::Dns {
+            action,
+            name,
+            qtype,
+            rule,
+            policy_version,
+            client,
+            target,
+        } => {
+            let mut v = json!({
+                "time": time,
+                "kind": "dns",
+                "action": action,
+                "name": name,
+                "qtype": crate::query::qtype_name(qtype),
+                "rule": rule,
+                "policy_version": &*policy_version,
+                "client": client.to_string(),
+                "source": "dns-guard",
+            });
+            if let (Some(t), Some(obj)) = (target, v.as_object_mut()) {
+                obj.insert("target".into(), Value::String(t));
+            }
+            v
+        }
+        Event::Policy {
+            action,
+            source,
+            version,
+            error,
+        } => {
+            let mut v = json!({ "time": time, "kind": "policy", "action": action, "policy_source": source });
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(version) = version {
+                    obj.insert("policy_version".into(), Value::String(version));
+                }
+                if let Some(error) = error {
+                    obj.insert("error".into(), Value::String(error));
+                }
+            }
+            v
+        }
+        Event::Shim(mut fields) => {
+            // The sidecar's clock and source name win over anything the datagram claimed.
+            let mut v = Map::new();
+            v.insert("time".into(), Value::String(time));
+            v.append(&mut fields);
+            v.insert("source".into(), Value::String("shim".into()));
+            Value::Object(v)
+        }
+    }
+}
+
+/// `2026-11-25T01:02:03.456Z`.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let d = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let ms = d.subsec_millis();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, dd) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339_millis(t), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.000Z");
+    }
+}
