@@ -73,10 +73,10 @@ pub struct Forwarder {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open a socket to upstream {upstream}: {source}")]
+#[error("cannot open a socket to upstream {upstream}: {error}")]
 pub struct UpstreamSocketError {
     upstream: SocketAddr,
-    source: std::io::Error,
+    error: std::io::Error,
 }
 
 impl Forwarder {
@@ -91,9 +91,9 @@ impl Forwarder {
         for (u, &addr) in config.upstreams.iter().enumerate() {
             let mut list = Vec::new();
             for s in 0..config.sockets_per_upstream.max(1) {
-                let err = |source| UpstreamSocketError {
+                let err = |error| UpstreamSocketError {
                     upstream: addr,
-                    source,
+                    error,
                 };
                 let local: SocketAddr = if addr.is_ipv4() {
                     SocketAddr::from(([0, 0, 0, 0], 0))

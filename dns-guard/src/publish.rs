@@ -12,10 +12,10 @@ use guard_contract::{POLICY_BIN_FILE, POLICY_JSON_FILE};
 use guard_policy::CompiledPolicy;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot publish {path}: {source}")]
+#[error("cannot publish {path}: {error}")]
 pub struct PublishError {
     pub path: String,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 pub fn publish(dir: &Path, compiled: &CompiledPolicy) -> Result<(), PublishError> {
@@ -26,9 +26,9 @@ pub fn publish(dir: &Path, compiled: &CompiledPolicy) -> Result<(), PublishError
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PublishError> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let err = |source| PublishError {
+    let err = |error| PublishError {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -68,6 +68,8 @@ impl Reloader {
                 return;
             }
         };
+        // Every successful load counts; only a new version is published, swapped and reported.
+        guard.metrics.reloads_ok.fetch_add(1, Relaxed);
         if compiled.version() == &*guard.policy.load().version {
             return;
         }
@@ -88,7 +90,6 @@ impl Reloader {
         guard
             .policy
             .store(Arc::new(Active::new(compiled, source.clone())));
-        guard.metrics.reloads_ok.fetch_add(1, Relaxed);
         eprintln!("dns-guard: policy {version} loaded from {source}");
         guard.audit.emit(Event::Policy {
             action: "loaded",

@@ -49,12 +49,12 @@ pub enum ServeError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Publish(#[from] PublishError),
-    #[error("cannot bind the shim event socket in {dir}: {source}")]
-    EventSocket { dir: String, source: std::io::Error },
-    #[error("cannot listen for admin HTTP on {addr}: {source}")]
+    #[error("cannot bind the shim event socket in {dir}: {error}")]
+    EventSocket { dir: String, error: std::io::Error },
+    #[error("cannot listen for admin HTTP on {addr}: {error}")]
     Admin {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -111,9 +111,9 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
     }
     let events = match &config.run_dir {
         Some(dir) => Some(
-            crate::events::bind(dir).map_err(|source| ServeError::EventSocket {
+            crate::events::bind(dir).map_err(|error| ServeError::EventSocket {
                 dir: dir.display().to_string(),
-                source,
+                error,
             })?,
         ),
         None => None,
@@ -156,7 +156,7 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| ServeError::Admin { addr, source })?,
+                .map_err(|error| ServeError::Admin { addr, error })?,
         ),
         None => None,
     };
@@ -212,7 +212,7 @@ async fn initial_policy(source: &PolicySource) -> Result<Initial, SourceError> {
                 .await
                 .map_err(|e| SourceError::Read {
                     origin: path.display().to_string(),
-                    source: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.to_string()),
                 })??;
             Ok((compiled, stamp, None))
         }

@@ -19,11 +19,11 @@ pub const MAX_TCP_CONNECTIONS: usize = 512;
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr} ({proto}): {source}")]
+#[error("cannot listen on {addr} ({proto}): {error}")]
 pub struct BindError {
     pub addr: SocketAddr,
     pub proto: &'static str,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// Binds the UDP sockets (one per core) and the TCP listener. Must run inside the runtime.
@@ -32,10 +32,10 @@ pub fn bind(
     udp_sockets: usize,
 ) -> Result<(Vec<Arc<UdpSocket>>, TcpListener), BindError> {
     let err = |proto| {
-        move |source| BindError {
+        move |error| BindError {
             addr,
             proto,
-            source,
+            error,
         }
     };
     let domain = if addr.is_ipv4() {
@@ -43,6 +43,9 @@ pub fn bind(
     } else {
         Domain::IPV6
     };
+    // SO_REUSEPORT would let a second guard (same user) silently share the port and half the
+    // queries; probe with a plain bind first so a taken port is an error, as for TCP.
+    drop(std::net::UdpSocket::bind(addr).map_err(err("udp"))?);
     let mut udp = Vec::new();
     for _ in 0..udp_sockets.max(1) {
         let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(err("udp"))?;

@@ -39,10 +39,10 @@ pub enum SourceError {
     HttpsUnsupported { url: String },
     #[error("{url}: not a valid http:// URL ({reason})")]
     BadUrl { url: String, reason: &'static str },
-    #[error("{origin}: cannot read the policy: {source}")]
+    #[error("{origin}: cannot read the policy: {error}")]
     Read {
         origin: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{url}: {reason}")]
     Http { url: String, reason: String },

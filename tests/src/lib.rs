@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod container;
 pub mod netns;
 pub mod require;
+pub mod upstream;
 pub mod shim;
 pub mod task;
 pub mod vpc;
