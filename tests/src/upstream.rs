@@ -319,6 +319,26 @@ impl GuardProcess {
         }
     }
 
+    /// Waits until `n` policies have been loaded (the start counts as one); returns the
+    /// version of the last one.
+    pub fn wait_loaded(&self, n: usize, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let loads: Vec<Value> = self
+                .events()
+                .into_iter()
+                .filter(|e| e["kind"] == "policy" && e["action"] == "loaded")
+                .collect();
+            if loads.len() >= n {
+                return loads.last().and_then(|e| e["policy_version"].as_str()).map(str::to_string);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// GET on the admin address: (status code, body).
     pub fn admin_get(&self, path: &str) -> (u16, String) {
         http_get(self.admin, path)
