@@ -22,11 +22,12 @@
 //! 116  string pool            offset u32, length u32
 //! 124  reserved u32
 //!
-//! DNS slot (16 bytes): tag u32, key offset u32, text offset u32, key length u8,
-//!     text length u8, exact verdict u8, wildcard verdict u8.
-//!     key = the name's lower-case wire form without the root label; text = `*.name` (the
-//!     exact rule's pattern is the text without its first two bytes). NO_VERDICT means no
-//!     rule of that kind; key length 0 marks an empty slot.
+//! DNS slot (12 bytes): tag u32, text offset u32, key length u8, text length u8,
+//!     exact verdict u8, wildcard verdict u8.
+//!     The key is the name's lower-case wire form without the root label (hashed, and its
+//!     length stored); the text is `*.name`, against which a candidate key is compared label
+//!     by label. The exact rule's pattern is the text without its first two bytes.
+//!     NO_VERDICT means no rule of that kind; key length 0 marks an empty slot.
 //! exact path / file-name slot (16 bytes): tag u32, text offset u32, text length u32,
 //!     verdict u8, 3 reserved. key = text = the pattern; text length 0 marks an empty slot.
 //! glob entry (16 bytes): literal count u32, text offset u32, text length u32, verdict u8,
@@ -46,12 +47,13 @@
 //!
 //! Hash tables use open addressing with linear probing: a key's home slot is
 //! `hash & (capacity - 1)` and its tag `(hash >> 32) as u32`, with [`crate::hash`].
-//! Capacities are at least twice the number of keys.
+//! Capacities keep the load factor at most 3/4.
 
 pub(crate) const MAGIC: [u8; 8] = *b"TGPOL\0\0\x01";
 pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) const HEADER_LEN: usize = 128;
 pub(crate) const ENTRY_LEN: usize = 16;
+pub(crate) const DNS_SLOT_LEN: usize = 12;
 pub(crate) const INDEX_SLOT_LEN: usize = 20;
 pub(crate) const BITMAP_LEN: usize = 32;
 /// Longest glob index key (the bitmap has one bit per length 0..=255).

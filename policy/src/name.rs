@@ -39,63 +39,6 @@ impl core::fmt::Display for NameError {
     }
 }
 
-/// Builds the wire form one byte at a time, checking the limits as it goes.
-struct Builder {
-    name: DnsName,
-    /// Index of the current label's length byte.
-    label_start: usize,
-    /// Whether a label is open (its length byte written).
-    open: bool,
-}
-
-impl Builder {
-    fn new() -> Builder {
-        Builder {
-            name: DnsName {
-                wire: [0; MAX_WIRE_LEN],
-                len: 0,
-            },
-            label_start: 0,
-            open: false,
-        }
-    }
-
-    fn push(&mut self, byte: u8) -> Result<(), NameError> {
-        let len = self.name.len as usize;
-        if !self.open {
-            // Length byte plus this byte.
-            if len + 2 > MAX_WIRE_LEN {
-                return Err(NameError::NameTooLong);
-            }
-            self.label_start = len;
-            self.name.wire[len] = 0;
-            self.name.len += 1;
-            self.open = true;
-        }
-        let len = self.name.len as usize;
-        let label_len = self.name.wire[self.label_start] as usize;
-        if label_len >= MAX_LABEL_LEN {
-            return Err(NameError::LabelTooLong);
-        }
-        if len >= MAX_WIRE_LEN {
-            return Err(NameError::NameTooLong);
-        }
-        self.name.wire[len] = byte.to_ascii_lowercase();
-        self.name.wire[self.label_start] += 1;
-        self.name.len += 1;
-        Ok(())
-    }
-
-    /// Closes the current label; an empty label is an error.
-    fn end_label(&mut self) -> Result<(), NameError> {
-        if !self.open {
-            return Err(NameError::EmptyLabel);
-        }
-        self.open = false;
-        Ok(())
-    }
-}
-
 impl DnsName {
     /// The root name (no labels).
     pub const fn root() -> DnsName {
@@ -112,35 +55,53 @@ impl DnsName {
         if text.is_empty() {
             return Err(NameError::Empty);
         }
+        let mut name = DnsName::root();
         if text == b"." {
-            return Ok(DnsName::root());
+            return Ok(name);
         }
-        let mut b = Builder::new();
+        // `out` is where the next byte goes; `start` holds the open label's length byte.
+        let (mut out, mut start, mut label_len) = (1usize, 0usize, 0usize);
         let mut i = 0;
-        while i < text.len() {
-            let c = text[i];
-            match c {
+        while let Some(&c) = text.get(i) {
+            i += 1;
+            let byte = match c {
                 b'.' => {
-                    b.end_label()?;
-                    i += 1;
+                    if label_len == 0 {
+                        return Err(NameError::EmptyLabel);
+                    }
+                    name.wire[start] = label_len as u8;
                     if i == text.len() {
                         // The trailing dot of a fully qualified name.
-                        return Ok(b.name);
+                        name.len = out as u8;
+                        return Ok(name);
                     }
+                    (start, label_len) = (out, 0);
+                    out += 1;
+                    continue;
                 }
                 b'\\' => {
-                    let (byte, used) = unescape(&text[i + 1..])?;
-                    b.push(byte)?;
-                    i += 1 + used;
+                    let (byte, used) = unescape(text.get(i..).unwrap_or_default())?;
+                    i += used;
+                    byte
                 }
-                _ => {
-                    b.push(c)?;
-                    i += 1;
-                }
+                _ => c,
+            };
+            if label_len == MAX_LABEL_LEN {
+                return Err(NameError::LabelTooLong);
             }
+            let Some(slot) = name.wire.get_mut(out) else {
+                return Err(NameError::NameTooLong);
+            };
+            *slot = byte.to_ascii_lowercase();
+            out += 1;
+            label_len += 1;
         }
-        b.end_label()?;
-        Ok(b.name)
+        if label_len == 0 {
+            return Err(NameError::EmptyLabel);
+        }
+        name.wire[start] = label_len as u8;
+        name.len = out as u8;
+        Ok(name)
     }
 
     /// From uncompressed wire labels (as parsed from a DNS message), lower-casing them.
@@ -149,7 +110,8 @@ impl DnsName {
     where
         I: IntoIterator<Item = &'l [u8]>,
     {
-        let mut b = Builder::new();
+        let mut name = DnsName::root();
+        let mut out = 0usize;
         let mut ended = false;
         for label in labels {
             if ended {
@@ -162,12 +124,18 @@ impl DnsName {
             if label.len() > MAX_LABEL_LEN {
                 return Err(NameError::LabelTooLong);
             }
-            for &byte in label {
-                b.push(byte)?;
+            let end = out + 1 + label.len();
+            let Some(dest) = name.wire.get_mut(out..end) else {
+                return Err(NameError::NameTooLong);
+            };
+            dest[0] = label.len() as u8;
+            for (d, s) in dest[1..].iter_mut().zip(label) {
+                *d = s.to_ascii_lowercase();
             }
-            b.end_label()?;
+            out = end;
         }
-        Ok(b.name)
+        name.len = out as u8;
+        Ok(name)
     }
 
     /// The lower-case wire form without the root label.

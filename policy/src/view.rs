@@ -13,8 +13,8 @@ use crate::hash;
 use crate::name::DnsName;
 
 /// Where a DNS slot keeps its two verdicts.
-const EXACT_VERDICT: usize = 14;
-const WILD_VERDICT: usize = 15;
+const EXACT_VERDICT: usize = 10;
+const WILD_VERDICT: usize = 11;
 
 /// Why a blob cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,25 @@ fn glob_set(blob: &[u8], globs: usize, prefix: usize, suffix: usize) -> Result<G
     })
 }
 
+/// Whether a wire-form name and a dotted text name (no escapes, as rules are) have the same
+/// labels. A wire label containing a dot never equals a text label.
+fn wire_is_text(mut wire: &[u8], mut text: &[u8]) -> bool {
+    while let Some((&len, rest)) = wire.split_first() {
+        let end = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
+        if rest.get(..len as usize) != Some(&text[..end]) {
+            return false;
+        }
+        wire = &rest[end..];
+        text = match text.get(end + 1..) {
+            // A dot was consumed: another label must follow in both.
+            Some(next) if !wire.is_empty() => next,
+            Some(_) => return false,
+            None => return wire.is_empty(),
+        };
+    }
+    false
+}
+
 /// The best glob match so far: (literal count, verdict, pattern offset, pattern length).
 type Best = Option<(u32, Verdict, u32, usize)>;
 
@@ -177,7 +196,7 @@ impl<'a> PolicyView<'a> {
             process_default,
             block_ttl,
             version,
-            dns: section(blob, OFF_DNS_TABLE, ENTRY_LEN, 0, true)?,
+            dns: section(blob, OFF_DNS_TABLE, DNS_SLOT_LEN, 0, true)?,
             paths: section(blob, OFF_PATH_TABLE, ENTRY_LEN, 0, true)?,
             names: section(blob, OFF_NAME_TABLE, ENTRY_LEN, 0, true)?,
             path_globs: glob_set(
@@ -314,7 +333,7 @@ impl<'a> PolicyView<'a> {
         core::str::from_utf8(self.pool_bytes(off, len)?).ok()
     }
 
-    /// The DNS slot whose key is `key`, if any.
+    /// The DNS slot whose key is `key` (wire form), if any.
     fn dns_slot(&self, key: &[u8]) -> Option<&'a [u8]> {
         let cap = self.dns.len;
         if cap == 0 || key.is_empty() {
@@ -324,14 +343,15 @@ impl<'a> PolicyView<'a> {
         let want = tag(h);
         let mut i = (h as usize) & (cap - 1);
         for _ in 0..cap {
-            let slot = self.entry(self.dns, i)?;
-            let key_len = slot[12] as usize;
+            let start = self.dns.off.checked_add(i.checked_mul(DNS_SLOT_LEN)?)?;
+            let slot = self.blob.get(start..start.checked_add(DNS_SLOT_LEN)?)?;
+            let key_len = slot[8] as usize;
             if key_len == 0 {
                 return None;
             }
             if u32_at(slot, 0)? == want && key_len == key.len() {
-                let key_off = u32_at(slot, 4)?;
-                if self.pool_bytes(key_off, key_len)? == key {
+                let text = self.pool_bytes(u32_at(slot, 4)?, slot[9] as usize)?;
+                if wire_is_text(key, text.get(2..)?) {
                     return Some(slot);
                 }
             }
@@ -344,7 +364,7 @@ impl<'a> PolicyView<'a> {
     /// or wildcard (`WILD_VERDICT`, `skip` 0) rule, if it has one.
     fn dns_rule(&self, slot: &'a [u8], verdict_at: usize, skip: usize) -> Option<Decision<'a>> {
         let v = verdict(*slot.get(verdict_at)?)?;
-        let text = self.pool_str(u32_at(slot, 8)?, slot[13] as usize)?;
+        let text = self.pool_str(u32_at(slot, 4)?, slot[9] as usize)?;
         let pattern = text.get(skip..)?;
         Some(Decision {
             verdict: v,
