@@ -46,9 +46,13 @@ fn dist(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
 
+    run(Command::new(&cargo).current_dir(&root).args(["build", "--release", "-p", "dns-guard"]))?;
+    // The preload library is built on its own: built together with a std crate, cargo's
+    // feature unification would give guard-policy its std `compile` feature and link std
+    // (and libgcc_s) into the library.
     run(Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--release", "-p", "dns-guard", "-p", "guard-preload"]))?;
+        .args(["build", "--release", "-p", "guard-preload"]))?;
 
     // guard-exec must start in images without a (matching) libc, so it is linked statically.
     // Building it for an explicit --target keeps RUSTFLAGS away from build scripts and from

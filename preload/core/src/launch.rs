@@ -1,0 +1,146 @@
+//! The decision for one process launch, and its report.
+
+use core::ffi::c_char;
+use core::fmt::Write;
+
+use guard_policy::{Decision, Mode, PolicyView, Verdict};
+
+use crate::buf::Buf;
+use crate::config::Config;
+use crate::event::{self, Event, Subject};
+use crate::path::{self, PathBuf};
+use crate::policy;
+use guard_contract::event::{
+    ACTION_ALERTED, ACTION_BLOCKED, ACTION_UNPROTECTED, ACTION_WOULD_BLOCK,
+};
+
+/// Rule text of decisions made without a policy under `GUARD_FAIL=closed`.
+pub const RULE_FAIL_CLOSED: &str = "fail-closed";
+
+pub type RuleText = Buf<512>;
+
+/// What to do with a decision in the policy's mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Let the call go ahead.
+    pub allow: bool,
+    /// The event action to report, if any.
+    pub action: Option<&'static str>,
+}
+
+pub fn outcome(mode: Mode, verdict: Verdict) -> Outcome {
+    match (verdict, mode) {
+        (Verdict::Allow, _) => Outcome {
+            allow: true,
+            action: None,
+        },
+        (Verdict::Alert, _) => Outcome {
+            allow: true,
+            action: Some(ACTION_ALERTED),
+        },
+        (Verdict::Deny, Mode::Enforce) => Outcome {
+            allow: false,
+            action: Some(ACTION_BLOCKED),
+        },
+        (Verdict::Deny, Mode::Audit) => Outcome {
+            allow: true,
+            action: Some(ACTION_WOULD_BLOCK),
+        },
+    }
+}
+
+/// The outcome when no valid policy is available.
+pub fn fail_outcome(cfg: &Config, rule: &mut RuleText) -> Outcome {
+    if cfg.fail_open {
+        Outcome {
+            allow: true,
+            action: None,
+        }
+    } else {
+        rule.set(RULE_FAIL_CLOSED.as_bytes());
+        Outcome {
+            allow: false,
+            action: Some(ACTION_BLOCKED),
+        }
+    }
+}
+
+/// The stricter decision over every name the program is known by (see
+/// [`path::for_each_candidate`]).
+pub fn decide_program(view: &PolicyView<'static>, abs: &[u8]) -> Option<Decision<'static>> {
+    let mut combined: Option<Decision<'static>> = None;
+    path::for_each_candidate(abs, &mut |candidate| {
+        let d = view.decide_process(candidate);
+        combined = Some(match combined {
+            Some(c) => c.stricter(d),
+            None => d,
+        });
+    });
+    combined
+}
+
+/// One launch to decide.
+pub struct Launch<'a> {
+    /// The hooked call, for the event.
+    pub api: &'static str,
+    /// The program as it will be executed: absolute and normalised.
+    pub program: &'a PathBuf,
+    /// Its NULL-terminated argv (or NULL).
+    pub argv: *const *const c_char,
+    /// Why the launch cannot be followed even when allowed (e.g. fileless), or "".
+    pub note: &'a str,
+    /// Report `alerted`/`would-block`/`unprotected` too (false: only `blocked`; used by the
+    /// constructor, whose launch was already reported by a hooked parent).
+    pub report_all: bool,
+}
+
+/// Decides a launch, reports it, and says whether it may go ahead.
+pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
+    let mut rule = RuleText::new();
+    let mut version = "";
+    let out = match policy::current(&cfg.policy_bin) {
+        None => fail_outcome(cfg, &mut rule),
+        Some(view) => {
+            version = view.version();
+            match decide_program(&view, launch.program.as_bytes()) {
+                Some(d) => {
+                    let _ = write!(rule, "{}", d.rule);
+                    outcome(view.mode(), d.verdict)
+                }
+                None => Outcome {
+                    allow: true,
+                    action: None,
+                },
+            }
+        }
+    };
+    let report = |action: &'static str, reason: &str| {
+        event::send(
+            cfg,
+            &Event {
+                action,
+                subject: Subject::Program(launch.program.as_bytes()),
+                argv: launch.argv,
+                rule: rule.as_bytes(),
+                version,
+                api: launch.api,
+                reason,
+            },
+        );
+    };
+    match out.action {
+        Some(action) if action == ACTION_BLOCKED || launch.report_all => report(action, ""),
+        _ => {}
+    }
+    if out.allow && launch.report_all {
+        let reason = if launch.note.is_empty() {
+            crate::protect::unprotected_reason(launch.program.as_ptr()).unwrap_or("")
+        } else {
+            launch.note
+        };
+        if !reason.is_empty() {
+            report(ACTION_UNPROTECTED, reason);
+        }
+    }
+    out.allow
+}

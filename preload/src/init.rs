@@ -1,0 +1,132 @@
+//! The constructor: resolve the real functions, snapshot the settings, map the policy, and
+//! stop this very program before `main` when the policy denies it.
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_char, c_int};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use guard_preload_core::launch::{self, Launch};
+use guard_preload_core::path::{self, PathBuf};
+use guard_preload_core::{Buf, Config, sys};
+
+use crate::real;
+
+const UNINIT: u8 = 0;
+const RUNNING: u8 = 1;
+const READY: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+
+struct Shared(UnsafeCell<Config>);
+// SAFETY: written only by the one thread that wins UNINIT -> RUNNING, before READY is
+// published with Release; read only after observing READY with Acquire.
+unsafe impl Sync for Shared {}
+
+static CONFIG: Shared = Shared(UnsafeCell::new(Config::new()));
+
+/// The settings, initialising on first use when a hook runs before the constructor (another
+/// preload's constructor). `None` while initialisation is under way (a hook re-entered from
+/// it): the caller then passes the call through.
+pub fn config() -> Option<&'static Config> {
+    if STATE.load(Ordering::Acquire) != READY {
+        init();
+        if STATE.load(Ordering::Acquire) != READY {
+            return None;
+        }
+    }
+    // SAFETY: READY was observed, so the config is complete and never written again.
+    Some(unsafe { &*CONFIG.0.get() })
+}
+
+fn init() {
+    if STATE
+        .compare_exchange(UNINIT, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    real::resolve_all();
+    // SAFETY: only this thread writes, and nobody reads before READY.
+    let cfg = unsafe { &mut *CONFIG.0.get() };
+    cfg.load(&|key| {
+        let name = Buf::<64>::from_bytes(key.as_bytes());
+        // SAFETY: getenv with a NUL-terminated name; the value lives in environ, which we
+        // copy out of before anything can change it.
+        let value = unsafe { libc::getenv(name.as_ptr()) };
+        if value.is_null() {
+            None
+        } else {
+            // SAFETY: getenv returns a C string.
+            Some(unsafe { sys::cstr(value) })
+        }
+    });
+    own_path(&mut cfg.self_lib);
+    let mut exe = [0u8; 1024];
+    if let Some(n) = sys::readlink(c"/proc/self/exe".as_ptr(), &mut exe) {
+        cfg.exe.set(exe.get(..n).unwrap_or(&[]));
+    }
+    crate::exec::register_variadic();
+    STATE.store(READY, Ordering::Release);
+}
+
+/// This library's path, to put back into `LD_PRELOAD` of children that lost it.
+fn own_path(out: &mut Buf<1024>) {
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let anchor = constructor as *const libc::c_void;
+    // SAFETY: dladdr fills info for an address inside this object.
+    let ok = unsafe { libc::dladdr(anchor, info.as_mut_ptr()) } != 0;
+    if ok {
+        // SAFETY: filled by the successful dladdr.
+        let name = unsafe { info.assume_init_ref() }.dli_fname;
+        // SAFETY: dli_fname is a C string owned by the loader.
+        out.set(unsafe { sys::cstr(name) });
+    }
+}
+
+/// Runs before `main` of every program that has the shim preloaded.
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    init();
+    let Some(cfg) = config() else { return };
+    // A parent we could not hook (a static binary, a raw syscall) may have started us: check
+    // our own program, as the kernel ran it and as it was invoked.
+    let mut exe = PathBuf::new();
+    exe.set(cfg.exe.as_bytes());
+    let denied = |program: &PathBuf| {
+        !exe.is_empty()
+            && !launch::decide(
+                cfg,
+                &Launch {
+                    api: "constructor",
+                    program,
+                    argv,
+                    note: "",
+                    report_all: false,
+                },
+            )
+    };
+    if !exe.is_empty() && denied(&exe) {
+        // SAFETY: _exit never returns and runs no user code.
+        unsafe { libc::_exit(guard_contract::EXIT_DENIED) };
+    }
+    // SAFETY: the loader passes a NULL-terminated argv (NULL on libcs that pass none).
+    let argv0 = if argv.is_null() {
+        &[][..]
+    } else {
+        unsafe { sys::cstr(*argv) }
+    };
+    if argv0.contains(&b'/') {
+        let mut invoked = PathBuf::new();
+        if path::absolute(argv0, &mut invoked)
+            && invoked.as_bytes() != exe.as_bytes()
+            && sys::stat(invoked.as_ptr()).is_some()
+            && denied(&invoked)
+        {
+            // SAFETY: as above.
+            unsafe { libc::_exit(guard_contract::EXIT_DENIED) };
+        }
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;

@@ -1,0 +1,132 @@
+//! The real libc functions behind each hook, resolved with `dlsym(RTLD_NEXT)`.
+
+use core::ffi::{CStr, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// One real function: resolved in the constructor, or on first use when a hook runs before
+/// it (another preload's constructor). A missing optional symbol stays 0 and the hook fails
+/// the call with `ENOSYS` the way a libc without it would.
+pub struct Real {
+    name: &'static CStr,
+    /// Pre-2.34 glibc spelling (`__res_query`) or another fallback.
+    alt: Option<&'static CStr>,
+    ptr: AtomicUsize,
+}
+
+impl Real {
+    pub const fn new(name: &'static CStr) -> Real {
+        Real {
+            name,
+            alt: None,
+            ptr: AtomicUsize::new(0),
+        }
+    }
+
+    pub const fn with_alt(name: &'static CStr, alt: &'static CStr) -> Real {
+        Real {
+            name,
+            alt: Some(alt),
+            ptr: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn resolve(&self) {
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
+        let mut p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+        if p.is_null() {
+            if let Some(alt) = self.alt {
+                // SAFETY: as above.
+                p = unsafe { libc::dlsym(libc::RTLD_NEXT, alt.as_ptr()) };
+            }
+        }
+        self.ptr.store(p as usize, Ordering::Release);
+    }
+
+    /// The function's address, or 0 when the libc has no such function.
+    pub fn get(&self) -> usize {
+        let p = self.ptr.load(Ordering::Acquire);
+        if p != 0 {
+            return p;
+        }
+        self.resolve();
+        self.ptr.load(Ordering::Acquire)
+    }
+
+    #[allow(dead_code)]
+    pub fn addr(&self) -> *const c_void {
+        self.get() as *const c_void
+    }
+}
+
+/// Calls a [`Real`] with the given signature; evaluates to `None` when it is missing.
+macro_rules! call_real {
+    ($real:expr, fn($($t:ty),*) -> $r:ty, $($arg:expr),* $(,)?) => {{
+        let p = $real.get();
+        if p == 0 {
+            None
+        } else {
+            // SAFETY: the symbol was resolved by name and has this C signature.
+            let f: unsafe extern "C" fn($($t),*) -> $r = unsafe { core::mem::transmute(p) };
+            // SAFETY: the caller's arguments are passed through unchanged.
+            Some(unsafe { f($($arg),*) })
+        }
+    }};
+}
+pub(crate) use call_real;
+
+pub static EXECVE: Real = Real::new(c"execve");
+pub static EXECVPE: Real = Real::new(c"execvpe");
+pub static FEXECVE: Real = Real::new(c"fexecve");
+pub static EXECVEAT: Real = Real::new(c"execveat");
+pub static POSIX_SPAWN: Real = Real::new(c"posix_spawn");
+pub static POSIX_SPAWNP: Real = Real::new(c"posix_spawnp");
+pub static PIDFD_SPAWN: Real = Real::new(c"pidfd_spawn");
+pub static PIDFD_SPAWNP: Real = Real::new(c"pidfd_spawnp");
+pub static SYSTEM: Real = Real::new(c"system");
+pub static POPEN: Real = Real::new(c"popen");
+pub static GETADDRINFO: Real = Real::new(c"getaddrinfo");
+pub static GETADDRINFO_A: Real = Real::new(c"getaddrinfo_a");
+pub static GETHOSTBYNAME: Real = Real::new(c"gethostbyname");
+pub static GETHOSTBYNAME2: Real = Real::new(c"gethostbyname2");
+pub static GETHOSTBYNAME_R: Real = Real::new(c"gethostbyname_r");
+pub static GETHOSTBYNAME2_R: Real = Real::new(c"gethostbyname2_r");
+pub static RES_QUERY: Real = Real::with_alt(c"res_query", c"__res_query");
+pub static RES_SEARCH: Real = Real::with_alt(c"res_search", c"__res_search");
+pub static RES_QUERYDOMAIN: Real = Real::with_alt(c"res_querydomain", c"__res_querydomain");
+pub static RES_NQUERY: Real = Real::with_alt(c"res_nquery", c"__res_nquery");
+pub static RES_NSEARCH: Real = Real::with_alt(c"res_nsearch", c"__res_nsearch");
+pub static RES_NQUERYDOMAIN: Real = Real::with_alt(c"res_nquerydomain", c"__res_nquerydomain");
+pub static RES_SEND: Real = Real::with_alt(c"res_send", c"__res_send");
+
+static ALL: [&Real; 23] = [
+    &EXECVE,
+    &EXECVPE,
+    &FEXECVE,
+    &EXECVEAT,
+    &POSIX_SPAWN,
+    &POSIX_SPAWNP,
+    &PIDFD_SPAWN,
+    &PIDFD_SPAWNP,
+    &SYSTEM,
+    &POPEN,
+    &GETADDRINFO,
+    &GETADDRINFO_A,
+    &GETHOSTBYNAME,
+    &GETHOSTBYNAME2,
+    &GETHOSTBYNAME_R,
+    &GETHOSTBYNAME2_R,
+    &RES_QUERY,
+    &RES_SEARCH,
+    &RES_QUERYDOMAIN,
+    &RES_NQUERY,
+    &RES_NSEARCH,
+    &RES_NQUERYDOMAIN,
+    &RES_SEND,
+];
+
+/// Resolves every real function (called once, from the constructor).
+pub fn resolve_all() {
+    for real in ALL {
+        real.resolve();
+    }
+}
