@@ -45,6 +45,9 @@ pub struct TaskConfig {
     pub app_resolv_conf: String,
     /// Extra binds for one container (e.g. the policy file for a `file` policy source).
     pub extra_binds: BTreeMap<String, Vec<Bind>>,
+    /// Files a derived sidecar image adds to its volume (`FROM taskguard` +
+    /// `COPY policy.toml /guard/policy.toml`): host file and path relative to the volume.
+    pub volume_files: Vec<(PathBuf, String)>,
 }
 
 /// One container of the running task.
@@ -268,6 +271,13 @@ impl LocalTask {
         if is_sidecar {
             let volume = self.config.work_dir.join("volume-guard");
             populate_volume(&self.config.dist, &volume)?;
+            for (source, relative) in &self.config.volume_files {
+                let target = volume.join(relative);
+                std::fs::copy(source, &target).with_context(|| {
+                    format!("copying {} to {}", source.display(), target.display())
+                })?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))?;
+            }
             binds.push(Bind {
                 source: volume.clone(),
                 target: contract::VOLUME.into(),
@@ -408,8 +418,20 @@ impl LocalTask {
     /// Runs a command in a container (like ECS Exec / `docker exec`) with the environment its
     /// main process started with, within `timeout`.
     pub fn exec(&self, name: &str, argv: &[&str], timeout: Duration) -> Result<Output> {
+        self.exec_with_env(name, argv, &[], timeout)
+    }
+
+    /// [`LocalTask::exec`] with variables added to (or replacing) the environment.
+    pub fn exec_with_env(
+        &self,
+        name: &str,
+        argv: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Output> {
         let c = self.container(name)?;
-        let command = container::exec_command(&self.netns, c.pid, argv)?;
+        let mut command = container::exec_command(&self.netns, c.pid, argv)?;
+        command.envs(env.iter().copied());
         run_with_timeout(command, timeout)
     }
 

@@ -59,6 +59,7 @@ fn local_task_runs_containers_in_namespaces_and_leaves_nothing_behind() {
         sidecar_resolv_conf: "nameserver 127.0.0.2\n".into(),
         app_resolv_conf: "nameserver 127.0.0.2\n".into(),
         extra_binds: Default::default(),
+        volume_files: Vec::new(),
     };
     let name;
     let inode;

@@ -1,0 +1,474 @@
+//! The demo task's scenario, shared by the end-to-end test (which asserts on it) and
+//! `scripts/demo` (which prints it): embed `examples/task-definition.json` with guard-embed,
+//! run it locally around a test zone, then edit the policy and kill the sidecar.
+//!
+//! The test zone (answered by the "VPC resolver"):
+//!
+//! | name | answer | policy |
+//! |---|---|---|
+//! | `api.partner.test` | 127.0.10.1 | allowed |
+//! | `paste.pastebin.test` | 127.0.20.1 | alerted |
+//! | `exfil.attacker.test` | 127.0.66.1 | denied |
+//! | `cdn.partner.test` | CNAME `c2.attacker.test` (127.0.66.2) | allowed name, denied target |
+//! | (no name) | 127.0.77.1 | direct IP: not seen by TaskGuard |
+//!
+//! Every address is an HTTP server whose request log shows what actually got out.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use guard_contract as contract;
+use serde_json::Value;
+
+use crate::task::{self, LocalTask, TaskConfig};
+use crate::vpc::{Internet, RESOLVER_IP, Record, Resolver};
+
+/// The sidecar image name given to guard-embed (the local run gives containers of this image
+/// the `/guard` volume).
+pub const SIDECAR_IMAGE: &str = "taskguard:local";
+pub const SIDECAR: &str = contract::SIDECAR_NAME;
+pub const WORKER: &str = "worker";
+pub const WEB: &str = "web";
+/// The prefix of every line the worker prints about an attempt.
+pub const LINE_PREFIX: &str = "taskguard-demo: ";
+
+pub const ALLOWED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 10, 1);
+pub const ALERTED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 20, 1);
+pub const DENIED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 66, 1);
+pub const CLOAKED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 66, 2);
+pub const DIRECT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 77, 1);
+
+pub fn zone() -> Vec<Record> {
+    let a = |name: &str, ip| Record::A {
+        name: name.into(),
+        ip,
+    };
+    vec![
+        a("api.partner.test", ALLOWED_IP),
+        a("paste.pastebin.test", ALERTED_IP),
+        a("exfil.attacker.test", DENIED_IP),
+        a("c2.attacker.test", CLOAKED_IP),
+        Record::Cname {
+            alias: "cdn.partner.test".into(),
+            target: "c2.attacker.test".into(),
+        },
+    ]
+}
+
+/// Where things are.
+pub struct Inputs {
+    pub task_definition: PathBuf,
+    pub policy: PathBuf,
+    pub dist: PathBuf,
+    pub guard_embed: PathBuf,
+    pub work_dir: PathBuf,
+    pub netns_prefix: String,
+}
+
+impl Inputs {
+    /// The examples of the workspace, with the built artifacts.
+    pub fn examples(root: &Path, dist: PathBuf, guard_embed: PathBuf, work_dir: PathBuf) -> Inputs {
+        Inputs {
+            task_definition: root.join("examples/task-definition.json"),
+            policy: root.join("examples/policy.toml"),
+            dist,
+            guard_embed,
+            work_dir,
+            netns_prefix: "taskguard-e2e".into(),
+        }
+    }
+}
+
+/// One line the worker printed: what it tried and whether it worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub what: String,
+    pub ok: bool,
+    /// The error output when it failed.
+    pub detail: String,
+}
+
+/// The running scenario. Drop order: the task (and its namespace) first, then the VPC.
+pub struct Scenario {
+    pub task: LocalTask,
+    pub resolver: Resolver,
+    pub internet: Internet,
+    /// The task definition guard-embed wrote.
+    pub embedded: Value,
+    pub embedded_path: PathBuf,
+    /// The policy file the sidecar serves (on the host), which a policy edit changes.
+    pub live_policy: PathBuf,
+    pub work_dir: PathBuf,
+    /// How long the task took to start: namespace, VPC, sidecar healthy, apps started.
+    pub startup: Duration,
+}
+
+/// Runs guard-embed like a pipeline would, returning the embedded JSON and its path.
+pub fn embed(inputs: &Inputs) -> Result<(Value, PathBuf)> {
+    let out = inputs.work_dir.join("task-definition.embedded.json");
+    let output = Command::new(&inputs.guard_embed)
+        .arg("embed")
+        .arg(&inputs.task_definition)
+        .arg("-o")
+        .arg(&out)
+        .args(["--sidecar-image", SIDECAR_IMAGE])
+        .output()
+        .with_context(|| format!("running {}", inputs.guard_embed.display()))?;
+    if !output.status.success() {
+        bail!(
+            "guard-embed embed {} failed ({}): {}",
+            inputs.task_definition.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let text = std::fs::read_to_string(&out)
+        .with_context(|| format!("reading guard-embed's output {}", out.display()))?;
+    let value = serde_json::from_str(&text)
+        .with_context(|| format!("guard-embed wrote invalid JSON to {}", out.display()))?;
+    Ok((value, out))
+}
+
+/// The container definition called `name`.
+pub fn definition<'a>(task: &'a Value, name: &str) -> Result<&'a Value> {
+    task::container_definitions(task)?
+        .iter()
+        .find(|d| d.get("name").and_then(Value::as_str) == Some(name))
+        .with_context(|| format!("the embedded task definition has no container {name}"))
+}
+
+/// The sidecar's policy source: the argument after `--policy` in its command line.
+pub fn policy_source(task: &Value) -> Result<String> {
+    let argv = task::command_line(definition(task, SIDECAR)?)?;
+    argv.iter()
+        .position(|a| a == "--policy")
+        .and_then(|i| argv.get(i + 1))
+        .cloned()
+        .with_context(|| format!("the sidecar's command line has no --policy: {argv:?}"))
+}
+
+impl Scenario {
+    /// Embeds, starts the VPC and the task, and waits until the worker has made its attempts.
+    pub fn start(inputs: &Inputs) -> Result<Scenario> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&inputs.work_dir)
+            .with_context(|| format!("creating {}", inputs.work_dir.display()))?;
+        let (embedded, embedded_path) = embed(inputs)?;
+        let source = policy_source(&embedded)?;
+        let volume_prefix = format!("{}/", contract::VOLUME);
+        let Some(relative) = source.strip_prefix(&volume_prefix) else {
+            bail!(
+                "the sidecar reads its policy from {source:?}; the local run supports a file \
+                 in the sidecar image's volume ({volume_prefix}...)"
+            );
+        };
+        let config = TaskConfig {
+            netns_prefix: inputs.netns_prefix.clone(),
+            work_dir: inputs.work_dir.clone(),
+            dist: inputs.dist.clone(),
+            sidecar_image: SIDECAR_IMAGE.into(),
+            // The sidecar forwards to the VPC resolver; the apps ask the sidecar.
+            sidecar_resolv_conf: format!("nameserver {RESOLVER_IP}\n"),
+            app_resolv_conf: "nameserver 127.0.0.1\n".into(),
+            extra_binds: Default::default(),
+            volume_files: vec![(inputs.policy.clone(), relative.to_string())],
+        };
+        let live_policy = inputs.work_dir.join("volume-guard").join(relative);
+        let mut task = LocalTask::new(config)?;
+        let resolver = Resolver::start(&task.netns, &inputs.work_dir, &zone())?;
+        let internet = Internet::start(
+            &task.netns,
+            &inputs.work_dir,
+            &[ALLOWED_IP, ALERTED_IP, DENIED_IP, CLOAKED_IP, DIRECT_IP],
+            None,
+        )?;
+        task.start(&embedded)?;
+        let scenario = Scenario {
+            task,
+            resolver,
+            internet,
+            embedded,
+            embedded_path,
+            live_policy,
+            work_dir: inputs.work_dir.clone(),
+            startup: started.elapsed(),
+        };
+        scenario.task.wait_stdout(
+            WORKER,
+            &format!("{LINE_PREFIX}done"),
+            Duration::from_secs(60),
+        )?;
+        crate::vpc::wait_tcp(
+            &scenario.task.netns,
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Duration::from_secs(10),
+        )
+        .context("the web container does not listen on 8080")?;
+        Ok(scenario)
+    }
+
+    /// The worker's attempts, in order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.task
+            .stdout(WORKER)
+            .lines()
+            .filter_map(|line| line.strip_prefix(LINE_PREFIX))
+            .filter_map(|rest| {
+                let (what, result) =
+                    rest.rsplit_once(": ok")
+                        .map(|(w, _)| (w, None))
+                        .or_else(|| {
+                            rest.split_once(": failed")
+                                .map(|(w, detail)| (w, Some(detail)))
+                        })?;
+                Some(Attempt {
+                    what: what.to_string(),
+                    ok: result.is_none(),
+                    detail: result.unwrap_or("").trim().to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The sidecar's audit log (its stdout).
+    pub fn audit_log(&self) -> PathBuf {
+        self.task
+            .find(SIDECAR)
+            .map(|c| c.stdout.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every JSON line of the audit log.
+    pub fn audit_events(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit_log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(Value::is_object)
+            .collect()
+    }
+
+    /// Runs a command in a container (ECS Exec), 10 s at most.
+    pub fn exec(&self, container: &str, argv: &[&str]) -> Result<Output> {
+        self.task.exec(container, argv, Duration::from_secs(10))
+    }
+
+    /// A marker file in a container's `/tmp`, seen from the host.
+    pub fn tmp_file(&self, container: &str, relative: &str) -> PathBuf {
+        self.work_dir
+            .join("containers")
+            .join(container)
+            .join("tmp")
+            .join(relative)
+    }
+
+    /// Runs `tests/dig/check-policy EXPECTATIONS` inside the worker container against the
+    /// sidecar (the worker's resolver), as a user does with ECS Exec.
+    pub fn check_policy(&self, script: &Path, expectations: &Path) -> Result<Output> {
+        if !script.exists() {
+            bail!(
+                "{} does not exist (tests/dig is part of the dns-guard issue)",
+                script.display()
+            );
+        }
+        let script = script.to_str().context("script path is not UTF-8")?;
+        let expectations = expectations
+            .to_str()
+            .context("expectations path is not UTF-8")?;
+        self.exec(WORKER, &[script, expectations])
+    }
+}
+
+/// How long a policy edit took to reach each enforcement point.
+#[derive(Debug, Clone)]
+pub struct PolicyEdit {
+    /// The text the policy file got.
+    pub policy: String,
+    /// A long-running process in the worker (python): a lookup of the newly denied name
+    /// fails, and a launch of the newly denied program fails.
+    pub running_process_name: Option<Duration>,
+    pub running_process_program: Option<Duration>,
+    /// The sidecar answers the newly denied name as blocked (`dig` in the worker).
+    pub sidecar: Option<Duration>,
+    /// A new process in the worker: lookup and launch are refused.
+    pub new_process_name: Option<Duration>,
+    pub new_process_program: Option<Duration>,
+}
+
+impl PolicyEdit {
+    pub fn slowest(&self) -> Option<Duration> {
+        [
+            self.running_process_name,
+            self.running_process_program,
+            self.sidecar,
+            self.new_process_name,
+            self.new_process_program,
+        ]
+        .into_iter()
+        .try_fold(Duration::ZERO, |max, d| d.map(|d| max.max(d)))
+    }
+}
+
+/// The edit: `api.partner.test` (allowed by `*.partner.test`) becomes denied by an exact
+/// rule, and `perl` becomes a denied program.
+pub fn edited_policy(original: &str) -> Result<String> {
+    let dns = "deny = [\"*.attacker.test\"]";
+    let process = "deny = [\n";
+    if !original.contains(dns) || !original.contains(process) {
+        bail!(
+            "examples/policy.toml no longer has the lines the policy edit changes: {dns:?}, {process:?}"
+        );
+    }
+    Ok(original
+        .replacen(dns, "deny = [\"*.attacker.test\", \"api.partner.test\"]", 1)
+        .replacen(process, "deny = [\n  \"perl\",\n", 1))
+}
+
+fn succeeded(output: &Result<Output>) -> bool {
+    output.as_ref().is_ok_and(|o| o.status.success())
+}
+
+impl Scenario {
+    /// Edits the live policy (write + rename, like a config sync) and measures, polling every
+    /// 20 ms for up to `within`, when each enforcement point applies it.
+    pub fn edit_policy(&self, within: Duration) -> Result<PolicyEdit> {
+        let watch = "watch: api.partner.test";
+        self.task.wait_stdout(
+            WORKER,
+            &format!("{watch} resolves, perl runs"),
+            Duration::from_secs(10),
+        )?;
+        let original = std::fs::read_to_string(&self.live_policy)
+            .with_context(|| format!("reading {}", self.live_policy.display()))?;
+        let policy = edited_policy(&original)?;
+        let tmp = self.live_policy.with_extension("toml.edit");
+        std::fs::write(&tmp, &policy)?;
+        let edited_at = Instant::now();
+        std::fs::rename(&tmp, &self.live_policy)?;
+        let mut edit = PolicyEdit {
+            policy,
+            running_process_name: None,
+            running_process_program: None,
+            sidecar: None,
+            new_process_name: None,
+            new_process_program: None,
+        };
+        while edited_at.elapsed() < within {
+            let out = self.task.stdout(WORKER);
+            let now = Some(edited_at.elapsed());
+            if edit.running_process_name.is_none() && out.contains(&format!("{watch} blocked")) {
+                edit.running_process_name = now;
+            }
+            if edit.running_process_program.is_none() && out.contains("perl blocked") {
+                edit.running_process_program = now;
+            }
+            if edit.sidecar.is_none() {
+                let dig = self.exec(
+                    WORKER,
+                    &["dig", "+short", "+time=1", "+tries=1", "api.partner.test"],
+                );
+                if dig
+                    .as_ref()
+                    .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii().is_empty())
+                {
+                    edit.sidecar = Some(edited_at.elapsed());
+                }
+            }
+            if edit.new_process_name.is_none()
+                && !succeeded(&self.exec(WORKER, &["getent", "hosts", "api.partner.test"]))
+            {
+                edit.new_process_name = Some(edited_at.elapsed());
+            }
+            if edit.new_process_program.is_none()
+                && !succeeded(&self.exec(WORKER, &["/bin/sh", "-c", "perl -e 0"]))
+            {
+                edit.new_process_program = Some(edited_at.elapsed());
+            }
+            if edit.slowest().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(edit)
+    }
+}
+
+/// What an app container does after the sidecar died.
+#[derive(Debug, Clone)]
+pub struct AfterSidecar {
+    pub container: String,
+    pub guard_fail: String,
+    /// With the last published policy still on the volume.
+    pub allowed_program_runs: bool,
+    pub denied_program_runs: bool,
+    pub allowed_name_resolves: bool,
+    /// With no valid policy on the volume (a new process decides from nothing).
+    pub no_policy_program_runs: bool,
+    /// guard-exec starting a new program with no policy (`GUARD_WAIT=1`).
+    pub no_policy_guard_exec_runs: bool,
+    pub no_policy_guard_exec_stderr: String,
+}
+
+impl Scenario {
+    /// Kills the sidecar (SIGKILL, like an OOM kill), probes every app container, then removes
+    /// the published policy (no valid policy left) and probes again.
+    pub fn kill_sidecar(&mut self) -> Result<Vec<AfterSidecar>> {
+        self.task.kill(SIDECAR)?;
+        let apps: Vec<(String, String)> = self
+            .task
+            .containers
+            .iter()
+            .filter(|c| c.name != SIDECAR)
+            .map(|c| {
+                let fail = c
+                    .base_env
+                    .iter()
+                    .find(|(k, _)| k == contract::env::FAIL)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| contract::FAIL_CLOSED.to_string());
+                (c.name.clone(), fail)
+            })
+            .collect();
+        let mut results = Vec::new();
+        for (name, fail) in &apps {
+            let run = |argv: &[&str]| succeeded(&self.exec(name, argv));
+            results.push(AfterSidecar {
+                container: name.clone(),
+                guard_fail: fail.clone(),
+                allowed_program_runs: run(&["/bin/sh", "-c", "true"]),
+                denied_program_runs: run(&["/bin/sh", "-c", "nc -z -w 1 127.0.10.1 80"]),
+                allowed_name_resolves: run(&["getent", "hosts", "api.partner.test"]),
+                no_policy_program_runs: false,
+                no_policy_guard_exec_runs: false,
+                no_policy_guard_exec_stderr: String::new(),
+            });
+        }
+        let run_dir = self
+            .work_dir
+            .join("volume-guard")
+            .join(contract::VOLUME_RUN_DIR);
+        for file in [contract::POLICY_JSON_FILE, contract::POLICY_BIN_FILE] {
+            let path = run_dir.join(file);
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        for result in &mut results {
+            let name = result.container.clone();
+            result.no_policy_program_runs = succeeded(&self.exec(&name, &["/bin/true"]));
+            // guard-exec is static, so no shim decides about it; it decides itself.
+            let guard_exec = self.task.exec_with_env(
+                &name,
+                &[contract::BIN_GUARD_EXEC, "--", "/bin/true"],
+                &[(contract::env::WAIT, "1")],
+                Duration::from_secs(10),
+            );
+            result.no_policy_guard_exec_runs = succeeded(&guard_exec);
+            result.no_policy_guard_exec_stderr = guard_exec
+                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                .unwrap_or_else(|e| format!("{e:#}"));
+        }
+        Ok(results)
+    }
+}
