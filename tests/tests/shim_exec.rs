@@ -190,3 +190,305 @@ except PermissionError as e:
     );
     expect_event(&events, "blocked", &denied, "posix_spawn", &v);
 }
+
+#[test]
+fn perl_system_and_exec() {
+    if !require::commands("perl_system_and_exec", &["perl"]) {
+        return;
+    }
+    let (guard, denied, allowed, _) = setup();
+    let code = format!(
+        r#"my $rc = system("{denied}"); print "system rc=", $? >> 8, " err=", ($! + 0), "\n";
+           system("{allowed}");
+           exec("{denied}") or print "exec failed err=", ($! + 0), "\n";"#
+    );
+    let out = guard.command("perl").arg("-e").arg(code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!ran(&guard, "denied-prog"), "{stdout}");
+    assert!(ran(&guard, "allowed-prog"), "{stdout}");
+    assert!(stdout.contains("exec failed err=13"), "{stdout}");
+    let events = guard.events();
+    assert!(find(&events, "blocked", &denied).len() >= 2, "{events:#?}");
+}
+
+#[test]
+fn find_exec_and_xargs() {
+    let (guard, denied, allowed, _) = setup();
+    let out = guard.sh(&format!(
+        "find {dir} -maxdepth 0 -exec {denied} {{}} \\; ; echo x | xargs {denied}; echo xargs=$?; find {dir} -maxdepth 0 -exec {allowed} \\;",
+        dir = guard.dir.display()
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!ran(&guard, "denied-prog"), "{stdout}{stderr}");
+    assert!(ran(&guard, "allowed-prog"), "{stdout}{stderr}");
+    // xargs exits 126 when the command cannot be run.
+    assert!(stdout.contains("xargs=126"), "{stdout}{stderr}");
+    let events = guard.events();
+    assert!(find(&events, "blocked", &denied).len() >= 2, "{events:#?}");
+}
+
+#[test]
+fn env_and_env_i_keep_the_guard() {
+    let (guard, denied, allowed, _) = setup();
+    // env execs the program through execvp; env -i clears the environment of the child,
+    // which must get the shim and the GUARD_* variables back.
+    let out = guard.sh(&format!(
+        "env {denied}; echo env=$?; env -i {allowed}; env -i /bin/sh -c '{denied}; echo inner=$?; echo \"$LD_PRELOAD|$GUARD_POLICY|$GUARD_EVENTS|$GUARD_CONTAINER\"'"
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!ran(&guard, "denied-prog"), "{stdout}");
+    assert!(ran(&guard, "allowed-prog"), "{stdout}");
+    assert!(stdout.contains("env=126"), "{stdout}");
+    assert!(
+        stdout.contains("inner=126"),
+        "grandchild of env -i still guarded: {stdout}"
+    );
+    let expected = format!(
+        "{}|{}|{}|app",
+        guard.lib.display(),
+        guard.policy_json().display(),
+        guard.events_path().display()
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
+    let events = guard.events();
+    let apis: Vec<&str> = find(&events, "blocked", &denied)
+        .iter()
+        .filter_map(|e| e["api"].as_str())
+        .collect();
+    assert!(apis.contains(&"execvp"), "{events:#?}");
+}
+
+#[test]
+fn ld_preload_is_appended_not_replaced() {
+    let (guard, _, _, _) = setup();
+    // An explicit environment with another preload entry: ours is appended after it.
+    let out = guard.sh(
+        "env -i LD_PRELOAD=/nonexistent/other.so /bin/sh -c 'echo \"P=$LD_PRELOAD\"' 2>/dev/null",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("P=/nonexistent/other.so:{}", guard.lib.display())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn node_child_process() {
+    if !require::commands("node_child_process", &["node"]) {
+        return;
+    }
+    let (guard, denied, allowed, _) = setup();
+    let code = format!(
+        r#"const cp = require('child_process');
+           const r = cp.spawnSync({denied:?});
+           console.log('spawn error', r.error ? r.error.code : 'none', 'status', r.status);
+           try {{ cp.execFileSync({denied:?}); console.log('execFile ran'); }}
+           catch (e) {{ console.log('execFile error', e.code); }}
+           const a = cp.spawnSync({allowed:?});
+           console.log('allowed status', a.status);"#
+    );
+    let out = guard.command("node").arg("-e").arg(code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!ran(&guard, "denied-prog"), "{stdout}{stderr}");
+    assert!(ran(&guard, "allowed-prog"), "{stdout}{stderr}");
+    assert!(stdout.contains("spawn error EACCES"), "{stdout}{stderr}");
+    assert!(stdout.contains("allowed status 0"), "{stdout}{stderr}");
+    let events = guard.events();
+    assert!(!find(&events, "blocked", &denied).is_empty(), "{events:#?}");
+}
+
+const SPAWNP_C: &str = r#"
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        pid_t pid;
+        char *child[] = {argv[i], NULL};
+        int rc = posix_spawnp(&pid, argv[i], NULL, NULL, child, environ);
+        if (rc != 0) { printf("%s: %s\n", argv[i], strerror(rc)); continue; }
+        int status;
+        waitpid(pid, &status, 0);
+        printf("%s: exit %d\n", argv[i], WEXITSTATUS(status));
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn c_program_posix_spawnp_searches_path() {
+    if !require::commands("c_program_posix_spawnp_searches_path", &["gcc"]) {
+        return;
+    }
+    let (guard, denied, _, _) = setup();
+    let prog = guard_tests::shim::compile_c(&guard.dir, "spawner", SPAWNP_C, false).unwrap();
+    let path = format!("{}:/usr/bin:/bin", guard.dir.display());
+    let out = guard
+        .command(&prog)
+        .args(["denied-prog", "allowed-prog"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("denied-prog: Permission denied"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("allowed-prog: exit 0"), "{stdout}");
+    assert!(!ran(&guard, "denied-prog"));
+    assert!(ran(&guard, "allowed-prog"));
+    let events = guard.events();
+    let ev = expect_event(
+        &events,
+        "blocked",
+        &denied,
+        "posix_spawnp",
+        &version(&guard),
+    );
+    assert_eq!(ev["argv"], serde_json::json!(["denied-prog"]));
+}
+
+const EXECL_C: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char *env[] = {"X=1", NULL};
+    execl(argv[1], "a", "b", (char *)NULL);
+    printf("execl errno=%d\n", errno);
+    execle(argv[1], "a", (char *)NULL, env);
+    printf("execle errno=%d\n", errno);
+    execlp("denied-prog", "denied-prog", (char *)NULL);
+    printf("execlp errno=%d\n", errno);
+    fflush(stdout);
+    execlp("allowed-prog", "allowed-prog", "x", (char *)NULL);
+    printf("allowed execlp failed errno=%d\n", errno);
+    return 1;
+}
+"#;
+
+#[test]
+fn c_program_variadic_execs() {
+    if !require::commands("c_program_variadic_execs", &["gcc"]) {
+        return;
+    }
+    let (guard, denied, _, _) = setup();
+    let prog = guard_tests::shim::compile_c(&guard.dir, "execler", EXECL_C, false).unwrap();
+    let path = format!("{}:/usr/bin:/bin", guard.dir.display());
+    let out = guard
+        .command(&prog)
+        .arg(&denied)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("execl errno=13"), "{stdout}");
+    assert!(stdout.contains("execle errno=13"), "{stdout}");
+    assert!(stdout.contains("execlp errno=13"), "{stdout}");
+    assert!(stdout.contains("ran allowed-prog"), "{stdout}");
+    assert!(!ran(&guard, "denied-prog"));
+    let events = guard.events();
+    let apis: Vec<&str> = find(&events, "blocked", &denied)
+        .iter()
+        .filter_map(|e| e["api"].as_str())
+        .collect();
+    for api in ["execl", "execle", "execlp"] {
+        assert!(apis.contains(&api), "{api}: {events:#?}");
+    }
+    let execl = find(&events, "blocked", &denied)
+        .into_iter()
+        .find(|e| e["api"] == "execl")
+        .unwrap();
+    assert_eq!(execl["argv"], serde_json::json!(["a", "b"]));
+}
+
+#[test]
+fn audit_mode_runs_everything_and_reports_would_block() {
+    let guard = Guard::new(&POLICY.replace("mode = \"enforce\"", "mode = \"audit\"")).unwrap();
+    let denied = script(&guard.dir, "denied-prog");
+    let out = guard.sh(&format!("{denied}; echo rc=$?"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rc=0"), "{stdout}");
+    assert!(ran(&guard, "denied-prog"));
+    let events = guard.events();
+    expect_event(&events, "would-block", &denied, "execve", &version(&guard));
+    assert!(find(&events, "blocked", &denied).is_empty(), "{events:#?}");
+}
+
+const RAW_EXEC_C: &str = r#"
+#include <sys/syscall.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    /* A raw syscall: no libc exec wrapper, so no hook in this (static) parent. */
+    syscall(SYS_execve, argv[1], argv + 1, environ);
+    return 99;
+}
+"#;
+
+#[test]
+fn constructor_stops_a_denied_program_started_without_a_hook() {
+    if !require::commands(
+        "constructor_stops_a_denied_program_started_without_a_hook",
+        &["gcc"],
+    ) {
+        return;
+    }
+    let guard = Guard::new(
+        r#"
+[dns]
+default = "allow"
+[process]
+default = "allow"
+deny = ["denied-touch"]
+"#,
+    )
+    .unwrap();
+    // A real dynamic binary under a denied name, started by a static parent through a raw
+    // execve syscall: only the shim's constructor in the new process can stop it.
+    let touch = guard.path("denied-touch");
+    std::fs::copy("/usr/bin/touch", &touch).unwrap();
+    let launcher = guard_tests::shim::compile_c(&guard.dir, "raw-exec", RAW_EXEC_C, true).unwrap();
+    let marker = guard.path("touched");
+    let out = guard
+        .command(&launcher)
+        .arg(&touch)
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(guard_contract::EXIT_DENIED),
+        "{out:?}"
+    );
+    assert!(!marker.exists());
+    let events = guard.events();
+    let program = touch.display().to_string();
+    let ev = expect_event(
+        &events,
+        "blocked",
+        &program,
+        "constructor",
+        &version(&guard),
+    );
+    assert_eq!(ev["exe"], program.as_str());
+    // Started directly (no hooked parent at all) it stops the same way.
+    let out = guard.command(&touch).arg(&marker).output().unwrap();
+    assert_eq!(out.status.code(), Some(guard_contract::EXIT_DENIED));
+    assert!(!marker.exists());
+    // The static launcher itself is reported as unprotected by a hooked parent.
+    let out = guard.sh(&format!("{} /bin/true", launcher.display()));
+    assert!(out.status.success());
+    let events = guard.events();
+    let unprotected = find(&events, "unprotected", &launcher.display().to_string());
+    assert!(
+        unprotected
+            .iter()
+            .any(|e| e["reason"].as_str().is_some_and(|r| r.contains("static"))),
+        "{events:#?}"
+    );
+}
