@@ -194,11 +194,20 @@ pub struct GuardOptions {
     pub upstreams: Vec<SocketAddr>,
     pub run_dir: Option<PathBuf>,
     pub extra: Vec<String>,
+    /// Never read the guard's stdout: once the pipe is full its audit writer is stuck, like
+    /// behind a log driver that stopped reading.
+    pub stuck_stdout: bool,
 }
 
 impl GuardOptions {
     pub fn new(policy: impl Into<String>, upstream: SocketAddr) -> GuardOptions {
-        GuardOptions { policy: policy.into(), upstreams: vec![upstream], run_dir: None, extra: vec![] }
+        GuardOptions {
+            policy: policy.into(),
+            upstreams: vec![upstream],
+            run_dir: None,
+            extra: vec![],
+            stuck_stdout: false,
+        }
     }
 
     pub fn arg(mut self, a: &str) -> GuardOptions {
@@ -215,6 +224,7 @@ pub struct GuardProcess {
     pub admin: SocketAddr,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    _unread: Option<std::process::ChildStdout>,
 }
 
 fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
@@ -263,9 +273,14 @@ impl GuardProcess {
         }
         cmd.args(&opts.extra).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd.spawn().expect("start dns-guard");
-        let stdout = collect(child.stdout.take().expect("stdout"));
+        let pipe = child.stdout.take().expect("stdout");
+        let (stdout, unread) = if opts.stuck_stdout {
+            (Arc::new(Mutex::new(Vec::new())), Some(pipe))
+        } else {
+            (collect(pipe), None)
+        };
         let stderr = collect(child.stderr.take().expect("stderr"));
-        GuardProcess { child, dns, admin, stdout, stderr }
+        GuardProcess { child, dns, admin, stdout, stderr, _unread: unread }
     }
 
     pub fn pid(&self) -> i32 {
