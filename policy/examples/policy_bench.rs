@@ -396,8 +396,9 @@ fn main() {
 /// forwarded), so the peers load the same names.
 fn emit_peers(rules: &Rules, dir: &std::path::Path) {
     use std::fmt::Write as _;
-    let mut dnsmasq = String::from("no-resolv\nport=0\n");
-    let mut unbound = String::from("server:\n  port: 0\n");
+    // Listening address, port and process settings come from bench/policy.sh.
+    let mut dnsmasq = String::from("no-resolv\n");
+    let mut unbound = String::from("server:\n");
     for (list, patterns) in rules.lists[0].iter().enumerate() {
         for p in patterns {
             let base = p.strip_prefix("*.").unwrap_or(p);

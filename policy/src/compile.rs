@@ -10,6 +10,7 @@ use crate::document::Policy;
 use crate::format::*;
 use crate::glob;
 use crate::hash;
+use crate::table;
 use crate::view::PolicyView;
 
 /// A compiled policy: the blob, its version, and the canonical document.
@@ -97,16 +98,6 @@ fn lists<'p>(
         .map(tag(Verdict::Allow))
         .chain(alert.iter().map(tag(Verdict::Alert)))
         .chain(deny.iter().map(tag(Verdict::Deny)))
-}
-
-/// Table capacity: a power of two with a load factor of at most 3/4 (0 for no keys).
-/// Linear probing stays short at that load, and tags make a probe a 4-byte compare.
-fn capacity(keys: usize) -> usize {
-    if keys == 0 {
-        0
-    } else {
-        (keys + keys / 3 + 1).next_power_of_two()
-    }
 }
 
 #[derive(Default)]
@@ -212,46 +203,40 @@ impl Writer {
         }
         let mut keys: Vec<(&str, DnsKey)> = keys.into_iter().collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
-        let cap = capacity(keys.len());
-        let mut table = vec![0u8; cap * DNS_SLOT_LEN];
-        for (base, key) in &keys {
-            let wire = wire_of(base);
-            let text = format!("*.{base}");
-            let mut slot = [0u8; DNS_SLOT_LEN];
-            let h = hash::hash(&wire);
-            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
-            slot[4..8].copy_from_slice(&self.intern(text.as_bytes()).to_le_bytes());
-            slot[8] = wire.len() as u8;
-            slot[9] = text.len() as u8;
-            slot[10] = verdict_byte(key.exact);
-            slot[11] = verdict_byte(key.wild);
-            place(&mut table, DNS_SLOT_LEN, cap, h, &slot, |s| s[8] == 0);
-        }
-        Section {
-            bytes: table,
-            count: cap,
-        }
+        let entries: Vec<(u64, Vec<u8>)> = keys
+            .iter()
+            .map(|(base, key)| {
+                let text = format!("*.{base}");
+                let mut slot = self.intern(text.as_bytes()).to_le_bytes().to_vec();
+                // The wire form is one byte longer than the name's text.
+                slot.extend_from_slice(&[
+                    (base.len() + 1) as u8,
+                    text.len() as u8,
+                    verdict_byte(key.exact),
+                    verdict_byte(key.wild),
+                ]);
+                (hash::hash(&wire_of(base)), slot)
+            })
+            .collect();
+        let (bytes, count) = table::build(DNS_SLOT_LEN, &entries);
+        Section { bytes, count }
     }
 
     /// An exact-match table (paths or file names).
     fn exact_table(&mut self, keys: HashMap<&str, Verdict>) -> Section {
         let mut keys: Vec<_> = keys.into_iter().collect();
         keys.sort();
-        let cap = capacity(keys.len());
-        let mut table = vec![0u8; cap * ENTRY_LEN];
-        for (key, v) in keys {
-            let h = hash::hash(key.as_bytes());
-            let mut slot = [0u8; ENTRY_LEN];
-            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
-            slot[4..8].copy_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
-            slot[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
-            slot[12] = v as u8;
-            place(&mut table, ENTRY_LEN, cap, h, &slot, |s| s[8..12] == [0; 4]);
-        }
-        Section {
-            bytes: table,
-            count: cap,
-        }
+        let entries: Vec<(u64, Vec<u8>)> = keys
+            .iter()
+            .map(|(key, v)| {
+                let mut slot = self.intern(key.as_bytes()).to_le_bytes().to_vec();
+                slot.extend_from_slice(&(key.len() as u16).to_le_bytes());
+                slot.extend_from_slice(&[*v as u8, 0]);
+                (hash::hash(key.as_bytes()), slot)
+            })
+            .collect();
+        let (bytes, count) = table::build(EXACT_SLOT_LEN, &entries);
+        Section { bytes, count }
     }
 
     /// The glob array (bucketed) and its prefix and suffix indexes.
@@ -310,48 +295,29 @@ impl Writer {
     }
 
     fn glob_index(&mut self, keys: &[(&[u8], usize, usize)], hash: fn(&[u8]) -> u64) -> Section {
-        let cap = capacity(keys.len());
-        let mut bytes = vec![0u8; BITMAP_LEN + cap * INDEX_SLOT_LEN];
-        for &(key, first, count) in keys {
-            bytes[key.len() / 8] |= 1 << (key.len() % 8);
-            let h = hash(key);
-            let mut slot = [0u8; INDEX_SLOT_LEN];
-            slot[0..4].copy_from_slice(&tag(h).to_le_bytes());
-            slot[4..8].copy_from_slice(&self.intern(key).to_le_bytes());
-            slot[8..12].copy_from_slice(&(key.len() as u32).to_le_bytes());
-            slot[12..16].copy_from_slice(&(first as u32).to_le_bytes());
-            slot[16..20].copy_from_slice(&(count as u32).to_le_bytes());
-            let table = &mut bytes[BITMAP_LEN..];
-            place(table, INDEX_SLOT_LEN, cap, h, &slot, |s| {
-                s[16..20] == [0; 4]
-            });
+        let mut bitmap = vec![0u8; BITMAP_LEN];
+        let entries: Vec<(u64, Vec<u8>)> = keys
+            .iter()
+            .map(|&(key, first, count)| {
+                bitmap[key.len() / 8] |= 1 << (key.len() % 8);
+                let mut slot = self.intern(key).to_le_bytes().to_vec();
+                slot.extend_from_slice(&(first as u32).to_le_bytes());
+                slot.extend_from_slice(&(count as u32).to_le_bytes());
+                slot.extend_from_slice(&[key.len() as u8, 0, 0, 0]);
+                (hash(key), slot)
+            })
+            .collect();
+        let (table, count) = table::build(INDEX_SLOT_LEN, &entries);
+        bitmap.extend_from_slice(&table);
+        Section {
+            bytes: bitmap,
+            count,
         }
-        Section { bytes, count: cap }
     }
 }
 
 /// The globs sharing one index key: (literal count, verdict, pattern).
 type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
-
-/// Puts a slot into its home position or the next free one (linear probing).
-fn place(
-    table: &mut [u8],
-    slot_len: usize,
-    cap: usize,
-    h: u64,
-    slot: &[u8],
-    is_free: impl Fn(&[u8]) -> bool,
-) {
-    let mut i = (h as usize) & (cap - 1);
-    loop {
-        let at = i * slot_len;
-        if is_free(&table[at..at + slot_len]) {
-            table[at..at + slot_len].copy_from_slice(slot);
-            return;
-        }
-        i = (i + 1) & (cap - 1);
-    }
-}
 
 /// Wire form (lower case, no root label) of a normalised name: the same bytes
 /// [`crate::DnsName`] produces for it.

@@ -22,21 +22,23 @@
 //! 116  string pool            offset u32, length u32
 //! 124  reserved u32
 //!
-//! DNS slot (12 bytes): tag u32, text offset u32, key length u8, text length u8,
-//!     exact verdict u8, wildcard verdict u8.
-//!     The key is the name's lower-case wire form without the root label (hashed, and its
-//!     length stored); the text is `*.name`, against which a candidate key is compared label
-//!     by label. The exact rule's pattern is the text without its first two bytes.
-//!     NO_VERDICT means no rule of that kind; key length 0 marks an empty slot.
-//! exact path / file-name slot (16 bytes): tag u32, text offset u32, text length u32,
-//!     verdict u8, 3 reserved. key = text = the pattern; text length 0 marks an empty slot.
+//! Every hash table section is `capacity` control bytes (0 = empty slot, else 8 bits of
+//! the key's hash; padded to a multiple of 4) followed by `capacity` fixed-size slots; see
+//! [`crate::table`].
+//! DNS slot (8 bytes): text offset u32, key length u8, text length u8, exact verdict u8,
+//!     wildcard verdict u8. The key (hashed) is the name's lower-case wire form without the
+//!     root label; the text is `*.name`, against which a candidate is compared label by
+//!     label. The exact rule's pattern is the text without its first two bytes. NO_VERDICT
+//!     means no rule of that kind.
+//! exact path / file-name slot (8 bytes): text offset u32, text length u16, verdict u8,
+//!     reserved u8. The key is the text.
 //! glob entry (16 bytes): literal count u32, text offset u32, text length u32, verdict u8,
 //!     3 reserved. Globs are grouped in buckets (consecutive entries); inside a bucket sorted
 //!     by literal count (descending), then verdict (deny first), so a bucket's first match is
 //!     its best.
 //! glob index: a 32-byte bitmap of the key lengths present (bit i = some key has length i),
-//!     then `capacity` slots of 20 bytes: tag u32, key offset u32, key length u32,
-//!     first glob u32, glob count u32 (count 0 marks an empty slot).
+//!     then a hash table of 16-byte slots: key offset u32, first glob u32, glob count u32,
+//!     key length u8, 3 reserved.
 //!     Each glob is indexed once, by its literal prefix (bytes before the first `*`/`?`) or
 //!     by its literal suffix (bytes after the last one), whichever is longer, cut to
 //!     MAX_KEY_LEN bytes. A text is looked up with each of its prefixes (suffixes) whose
@@ -45,16 +47,15 @@
 //! string pool: the bytes the offsets above point into.
 //! ```
 //!
-//! Hash tables use open addressing with linear probing: a key's home slot is
-//! `hash & (capacity - 1)` and its tag `(hash >> 32) as u32`, with [`crate::hash`].
-//! Capacities keep the load factor at most 3/4.
+//! Table capacities are powers of two with a load factor of at most 3/4.
 
 pub(crate) const MAGIC: [u8; 8] = *b"TGPOL\0\0\x01";
 pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) const HEADER_LEN: usize = 128;
 pub(crate) const ENTRY_LEN: usize = 16;
-pub(crate) const DNS_SLOT_LEN: usize = 12;
-pub(crate) const INDEX_SLOT_LEN: usize = 20;
+pub(crate) const DNS_SLOT_LEN: usize = 8;
+pub(crate) const EXACT_SLOT_LEN: usize = 8;
+pub(crate) const INDEX_SLOT_LEN: usize = 16;
 pub(crate) const BITMAP_LEN: usize = 32;
 /// Longest glob index key (the bitmap has one bit per length 0..=255).
 #[cfg(feature = "compile")]
@@ -83,8 +84,26 @@ pub(crate) const OFF_NAME_PREFIX_INDEX: usize = 100;
 pub(crate) const OFF_NAME_SUFFIX_INDEX: usize = 108;
 pub(crate) const OFF_POOL: usize = 116;
 
-/// The tag stored in a slot, to skip most non-matching keys without comparing them.
+/// A little-endian u32 at `off`, if it is inside `bytes`.
 #[inline]
-pub(crate) fn tag(hash: u64) -> u32 {
-    (hash >> 32) as u32
+pub(crate) fn u32_at(bytes: &[u8], off: usize) -> Option<u32> {
+    let b = bytes.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The string pool: every read is bounds-checked.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Pool<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Pool<'a> {
+    #[inline]
+    pub(crate) fn bytes(&self, off: u32, len: usize) -> Option<&'a [u8]> {
+        let off = off as usize;
+        self.0.get(off..off.checked_add(len)?)
+    }
+
+    #[inline]
+    pub(crate) fn str(&self, off: u32, len: usize) -> Option<&'a str> {
+        core::str::from_utf8(self.bytes(off, len)?).ok()
+    }
 }

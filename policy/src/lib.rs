@@ -18,8 +18,10 @@
 mod decision;
 mod format;
 mod glob;
+mod glob_index;
 mod hash;
 mod name;
+mod table;
 mod view;
 
 #[cfg(feature = "compile")]

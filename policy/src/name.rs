@@ -59,6 +59,19 @@ impl DnsName {
         if text == b"." {
             return Ok(name);
         }
+        if !text.contains(&b'\\') {
+            // No escapes (nearly every name): copy label by label.
+            let body = text.strip_suffix(b".").unwrap_or(text);
+            let mut out = 0;
+            for label in body.split(|&b| b == b'.') {
+                if label.is_empty() {
+                    return Err(NameError::EmptyLabel);
+                }
+                out = name.push_label(out, label)?;
+            }
+            name.len = out as u8;
+            return Ok(name);
+        }
         // `out` is where the next byte goes; `start` holds the open label's length byte.
         let (mut out, mut start, mut label_len) = (1usize, 0usize, 0usize);
         let mut i = 0;
@@ -121,21 +134,26 @@ impl DnsName {
                 ended = true;
                 continue;
             }
-            if label.len() > MAX_LABEL_LEN {
-                return Err(NameError::LabelTooLong);
-            }
-            let end = out + 1 + label.len();
-            let Some(dest) = name.wire.get_mut(out..end) else {
-                return Err(NameError::NameTooLong);
-            };
-            dest[0] = label.len() as u8;
-            for (d, s) in dest[1..].iter_mut().zip(label) {
-                *d = s.to_ascii_lowercase();
-            }
-            out = end;
+            out = name.push_label(out, label)?;
         }
         name.len = out as u8;
         Ok(name)
+    }
+
+    /// Writes a non-empty label at `out`, lower-cased; returns the end.
+    fn push_label(&mut self, out: usize, label: &[u8]) -> Result<usize, NameError> {
+        if label.len() > MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        let end = out + 1 + label.len();
+        let Some(dest) = self.wire.get_mut(out..end) else {
+            return Err(NameError::NameTooLong);
+        };
+        dest[0] = label.len() as u8;
+        for (d, s) in dest[1..].iter_mut().zip(label) {
+            *d = s.to_ascii_lowercase();
+        }
+        Ok(end)
     }
 
     /// The lower-case wire form without the root label.

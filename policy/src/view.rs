@@ -8,13 +8,14 @@
 
 use crate::decision::{CnameMode, Decision, DnsAnswer, Mode, RuleRef, Section, Verdict};
 use crate::format::*;
-use crate::glob;
+use crate::glob_index::{GlobSet, verdict_of};
 use crate::hash;
 use crate::name::DnsName;
+use crate::table::Table;
 
 /// Where a DNS slot keeps its two verdicts.
-const EXACT_VERDICT: usize = 10;
-const WILD_VERDICT: usize = 11;
+const EXACT_VERDICT: usize = 6;
+const WILD_VERDICT: usize = 7;
 
 /// Why a blob cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +43,6 @@ impl core::fmt::Display for ViewError {
     }
 }
 
-/// A section of the blob: where it starts and how many entries (or bytes, for the pool).
-#[derive(Clone, Copy, Default)]
-struct Span {
-    off: usize,
-    len: usize,
-}
-
 /// A compiled policy, borrowed from bytes (a `Vec<u8>` or an `mmap`).
 #[derive(Clone, Copy)]
 pub struct PolicyView<'a> {
@@ -60,66 +54,12 @@ pub struct PolicyView<'a> {
     process_default: Verdict,
     block_ttl: u32,
     version: &'a str,
-    dns: Span,
-    paths: Span,
-    names: Span,
+    dns: Table,
+    paths: Table,
+    names: Table,
     path_globs: GlobSet,
     name_globs: GlobSet,
-    pool: Span,
-}
-
-/// A glob array with its two indexes (spans of their slots; the bitmap precedes them).
-#[derive(Clone, Copy, Default)]
-struct GlobSet {
-    globs: Span,
-    prefix: Span,
-    suffix: Span,
-}
-
-fn u32_at(blob: &[u8], off: usize) -> Option<u32> {
-    let bytes = blob.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
-fn verdict(b: u8) -> Option<Verdict> {
-    match b {
-        0 => Some(Verdict::Allow),
-        1 => Some(Verdict::Alert),
-        2 => Some(Verdict::Deny),
-        _ => None,
-    }
-}
-
-/// A section from the header, checked to lie inside the blob: `entry_len` bytes per entry
-/// after `skip` leading bytes; tables must have a power-of-two capacity.
-fn section(
-    blob: &[u8],
-    at: usize,
-    entry_len: usize,
-    skip: usize,
-    table: bool,
-) -> Result<Span, ViewError> {
-    let off = u32_at(blob, at).ok_or(ViewError::Truncated)? as usize;
-    let len = u32_at(blob, at + 4).ok_or(ViewError::Truncated)? as usize;
-    if table && len != 0 && !len.is_power_of_two() {
-        return Err(ViewError::NotAPolicy);
-    }
-    let start = off.checked_add(skip).ok_or(ViewError::Truncated)?;
-    let end = len
-        .checked_mul(entry_len)
-        .and_then(|b| b.checked_add(start));
-    match end {
-        Some(end) if end <= blob.len() => Ok(Span { off: start, len }),
-        _ => Err(ViewError::Truncated),
-    }
-}
-
-fn glob_set(blob: &[u8], globs: usize, prefix: usize, suffix: usize) -> Result<GlobSet, ViewError> {
-    Ok(GlobSet {
-        globs: section(blob, globs, ENTRY_LEN, 0, false)?,
-        prefix: section(blob, prefix, INDEX_SLOT_LEN, BITMAP_LEN, true)?,
-        suffix: section(blob, suffix, INDEX_SLOT_LEN, BITMAP_LEN, true)?,
-    })
+    pool: Pool<'a>,
 }
 
 /// Whether a wire-form name and a dotted text name (no escapes, as rules are) have the same
@@ -141,9 +81,6 @@ fn wire_is_text(mut wire: &[u8], mut text: &[u8]) -> bool {
     false
 }
 
-/// The best glob match so far: (literal count, verdict, pattern offset, pattern length).
-type Best = Option<(u32, Verdict, u32, usize)>;
-
 impl<'a> PolicyView<'a> {
     /// Checks the header and returns a view. O(1) in the number of rules.
     pub fn open(blob: &'a [u8]) -> Result<PolicyView<'a>, ViewError> {
@@ -151,12 +88,14 @@ impl<'a> PolicyView<'a> {
         if header[..8] != MAGIC {
             return Err(ViewError::NotAPolicy);
         }
-        let format = u32_at(header, OFF_FORMAT).ok_or(ViewError::Truncated)?;
+        let field = |at: usize| u32_at(header, at).ok_or(ViewError::Truncated);
+        let format = field(OFF_FORMAT)?;
         if format != FORMAT_VERSION {
             return Err(ViewError::UnsupportedFormat(format));
         }
-        let blob_len = u32_at(header, OFF_BLOB_LEN).ok_or(ViewError::Truncated)? as usize;
-        let blob = blob.get(..blob_len).ok_or(ViewError::Truncated)?;
+        let blob = blob
+            .get(..field(OFF_BLOB_LEN)? as usize)
+            .ok_or(ViewError::Truncated)?;
         let mode = match header[OFF_MODE] {
             0 => Mode::Enforce,
             1 => Mode::Audit,
@@ -173,20 +112,19 @@ impl<'a> PolicyView<'a> {
             1 => CnameMode::Trust,
             _ => return Err(ViewError::NotAPolicy),
         };
-        let dns_default = verdict(header[OFF_DNS_DEFAULT]).ok_or(ViewError::NotAPolicy)?;
-        let process_default = verdict(header[OFF_PROCESS_DEFAULT]).ok_or(ViewError::NotAPolicy)?;
-        let block_ttl = u32_at(header, OFF_BLOCK_TTL).ok_or(ViewError::Truncated)?;
+        let dns_default = verdict_of(header[OFF_DNS_DEFAULT]).ok_or(ViewError::NotAPolicy)?;
+        let process_default =
+            verdict_of(header[OFF_PROCESS_DEFAULT]).ok_or(ViewError::NotAPolicy)?;
         let version_bytes = &header[OFF_VERSION..OFF_VERSION + VERSION_LEN];
         if !version_bytes.iter().all(|b| b.is_ascii_hexdigit()) {
             return Err(ViewError::NotAPolicy);
         }
         let version = core::str::from_utf8(version_bytes).map_err(|_| ViewError::NotAPolicy)?;
-        let pool_off = u32_at(header, OFF_POOL).ok_or(ViewError::Truncated)? as usize;
-        let pool_len = u32_at(header, OFF_POOL + 4).ok_or(ViewError::Truncated)? as usize;
-        match pool_off.checked_add(pool_len) {
-            Some(end) if end <= blob.len() => {}
-            _ => return Err(ViewError::Truncated),
-        }
+        let (pool_off, pool_len) = (field(OFF_POOL)? as usize, field(OFF_POOL + 4)? as usize);
+        let pool = pool_off
+            .checked_add(pool_len)
+            .and_then(|end| blob.get(pool_off..end))
+            .ok_or(ViewError::Truncated)?;
         Ok(PolicyView {
             blob,
             mode,
@@ -194,27 +132,24 @@ impl<'a> PolicyView<'a> {
             cname,
             dns_default,
             process_default,
-            block_ttl,
+            block_ttl: field(OFF_BLOCK_TTL)?,
             version,
-            dns: section(blob, OFF_DNS_TABLE, DNS_SLOT_LEN, 0, true)?,
-            paths: section(blob, OFF_PATH_TABLE, ENTRY_LEN, 0, true)?,
-            names: section(blob, OFF_NAME_TABLE, ENTRY_LEN, 0, true)?,
-            path_globs: glob_set(
+            dns: Table::at(blob, OFF_DNS_TABLE, DNS_SLOT_LEN, 0)?,
+            paths: Table::at(blob, OFF_PATH_TABLE, EXACT_SLOT_LEN, 0)?,
+            names: Table::at(blob, OFF_NAME_TABLE, EXACT_SLOT_LEN, 0)?,
+            path_globs: GlobSet::at(
                 blob,
                 OFF_PATH_GLOBS,
                 OFF_PATH_PREFIX_INDEX,
                 OFF_PATH_SUFFIX_INDEX,
             )?,
-            name_globs: glob_set(
+            name_globs: GlobSet::at(
                 blob,
                 OFF_NAME_GLOBS,
                 OFF_NAME_PREFIX_INDEX,
                 OFF_NAME_SUFFIX_INDEX,
             )?,
-            pool: Span {
-                off: pool_off,
-                len: pool_len,
-            },
+            pool: Pool(pool),
         })
     }
 
@@ -255,9 +190,7 @@ impl<'a> PolicyView<'a> {
     /// stronger verdict wins (deny > alert > allow).
     pub fn decide_dns(&self, name: &DnsName) -> Decision<'a> {
         let wire = name.wire();
-        if let Some(slot) = self.dns_slot(wire)
-            && let Some(d) = self.dns_rule(slot, EXACT_VERDICT, 2)
-        {
+        if let Some(d) = self.dns_rule(wire, EXACT_VERDICT, 2) {
             return d;
         }
         // Suffixes at label boundaries, longest first. A wildcard has at least two labels
@@ -272,9 +205,7 @@ impl<'a> PolicyView<'a> {
                 Some(&len) if (len as usize) + 1 < rest.len() => {}
                 _ => break,
             }
-            if let Some(slot) = self.dns_slot(rest)
-                && let Some(d) = self.dns_rule(slot, WILD_VERDICT, 0)
-            {
+            if let Some(d) = self.dns_rule(rest, WILD_VERDICT, 0) {
                 return d;
             }
         }
@@ -296,225 +227,73 @@ impl<'a> PolicyView<'a> {
             Some(i) => &path[i + 1..],
             None => path,
         };
-        if let Some(d) = self.exact(self.paths, path) {
-            return d;
-        }
-        if let Some(d) = self.exact(self.names, file_name) {
-            return d;
-        }
-        if let Some(d) = self.best_glob(self.path_globs, path) {
-            return d;
-        }
-        if let Some(d) = self.best_glob(self.name_globs, file_name) {
-            return d;
-        }
-        Decision {
-            verdict: self.process_default,
-            rule: RuleRef::Default {
-                section: Section::Process,
+        let found = self
+            .exact(self.paths, path)
+            .or_else(|| self.exact(self.names, file_name))
+            .or_else(|| self.path_globs.best(self.blob, self.pool, path))
+            .or_else(|| self.name_globs.best(self.blob, self.pool, file_name));
+        match found {
+            Some((verdict, pattern)) => Decision {
+                verdict,
+                rule: RuleRef::Pattern {
+                    section: Section::Process,
+                    list: verdict,
+                    pattern,
+                },
+            },
+            None => Decision {
+                verdict: self.process_default,
+                rule: RuleRef::Default {
+                    section: Section::Process,
+                },
             },
         }
     }
 
-    fn entry(&self, span: Span, index: usize) -> Option<&'a [u8]> {
-        let start = span.off.checked_add(index.checked_mul(ENTRY_LEN)?)?;
-        self.blob.get(start..start.checked_add(ENTRY_LEN)?)
-    }
-
-    fn pool_bytes(&self, off: u32, len: usize) -> Option<&'a [u8]> {
-        let pool = self
-            .blob
-            .get(self.pool.off..self.pool.off + self.pool.len)?;
-        let off = off as usize;
-        pool.get(off..off.checked_add(len)?)
-    }
-
-    fn pool_str(&self, off: u32, len: usize) -> Option<&'a str> {
-        core::str::from_utf8(self.pool_bytes(off, len)?).ok()
-    }
-
-    /// The DNS slot whose key is `key` (wire form), if any.
-    fn dns_slot(&self, key: &[u8]) -> Option<&'a [u8]> {
-        let cap = self.dns.len;
-        if cap == 0 || key.is_empty() {
+    /// The DNS rule for a key (wire form) of one kind: exact (`EXACT_VERDICT`, pattern =
+    /// text without `*.`) or wildcard (`WILD_VERDICT`, pattern = the text).
+    fn dns_rule(&self, key: &[u8], verdict_at: usize, skip: usize) -> Option<Decision<'a>> {
+        if key.is_empty() {
             return None;
         }
-        let h = hash::hash(key);
-        let want = tag(h);
-        let mut i = (h as usize) & (cap - 1);
-        for _ in 0..cap {
-            let start = self.dns.off.checked_add(i.checked_mul(DNS_SLOT_LEN)?)?;
-            let slot = self.blob.get(start..start.checked_add(DNS_SLOT_LEN)?)?;
-            let key_len = slot[8] as usize;
-            if key_len == 0 {
+        let (verdict, pattern) = self.dns.find(self.blob, hash::hash(key), |slot| {
+            if slot[4] as usize != key.len() {
                 return None;
             }
-            if u32_at(slot, 0)? == want && key_len == key.len() {
-                let text = self.pool_bytes(u32_at(slot, 4)?, slot[9] as usize)?;
-                if wire_is_text(key, text.get(2..)?) {
-                    return Some(slot);
-                }
-            }
-            i = (i + 1) & (cap - 1);
-        }
-        None
-    }
-
-    /// The decision of a DNS slot's exact (`EXACT_VERDICT`, `skip` 2: the text without `*.`)
-    /// or wildcard (`WILD_VERDICT`, `skip` 0) rule, if it has one.
-    fn dns_rule(&self, slot: &'a [u8], verdict_at: usize, skip: usize) -> Option<Decision<'a>> {
-        let v = verdict(*slot.get(verdict_at)?)?;
-        let text = self.pool_str(u32_at(slot, 4)?, slot[9] as usize)?;
-        let pattern = text.get(skip..)?;
-        Some(Decision {
-            verdict: v,
-            rule: RuleRef::Pattern {
-                section: Section::Dns,
-                list: v,
-                pattern,
-            },
-        })
-    }
-
-    /// Exact lookup in a path or file-name table.
-    fn exact(&self, table: Span, key: &[u8]) -> Option<Decision<'a>> {
-        let cap = table.len;
-        if cap == 0 || key.is_empty() {
-            return None;
-        }
-        let h = hash::hash(key);
-        let want = tag(h);
-        let mut i = (h as usize) & (cap - 1);
-        for _ in 0..cap {
-            let slot = self.entry(table, i)?;
-            let len = u32_at(slot, 8)? as usize;
-            if len == 0 {
+            let text = self.pool.bytes(u32_at(slot, 0)?, slot[5] as usize)?;
+            if !wire_is_text(key, text.get(2..)?) {
                 return None;
             }
-            if u32_at(slot, 0)? == want && len == key.len() {
-                let off = u32_at(slot, 4)?;
-                if self.pool_bytes(off, len)? == key {
-                    let v = verdict(slot[12])?;
-                    let pattern = self.pool_str(off, len)?;
-                    let rule = RuleRef::Pattern {
-                        section: Section::Process,
-                        list: v,
-                        pattern,
-                    };
-                    return Some(Decision { verdict: v, rule });
-                }
-            }
-            i = (i + 1) & (cap - 1);
-        }
-        None
-    }
-
-    /// The most specific matching glob of a set: every bucket whose key is a prefix or a
-    /// suffix of `text` is scanned (each bucket best first).
-    fn best_glob(&self, set: GlobSet, text: &[u8]) -> Option<Decision<'a>> {
-        if set.globs.len == 0 {
-            return None;
-        }
-        let mut best: Best = None;
-        self.walk_index(set, set.prefix, text, false, &mut best);
-        self.walk_index(set, set.suffix, text, true, &mut best);
-        let (_, v, off, len) = best?;
-        let pattern = self.pool_str(off, len)?;
+            // The key is found; a missing verdict of this kind ends the search too.
+            Some(verdict_of(slot[verdict_at]).and_then(|v| {
+                let text = core::str::from_utf8(text).ok()?;
+                Some((v, text.get(skip..)?))
+            }))
+        })??;
         let rule = RuleRef::Pattern {
-            section: Section::Process,
-            list: v,
+            section: Section::Dns,
+            list: verdict,
             pattern,
         };
-        Some(Decision { verdict: v, rule })
+        Some(Decision { verdict, rule })
     }
 
-    /// Looks up each prefix (or suffix) of `text` whose length some key has.
-    fn walk_index(&self, set: GlobSet, index: Span, text: &[u8], suffix: bool, best: &mut Best) {
-        if index.len == 0 {
-            return;
+    /// Exact lookup in a path or file-name table: (verdict, pattern).
+    fn exact(&self, table: Table, key: &[u8]) -> Option<(Verdict, &'a str)> {
+        if key.is_empty() {
+            return None;
         }
-        let Some(bitmap) = self.blob.get(index.off - BITMAP_LEN..index.off) else {
-            return;
-        };
-        let Some(longest) = bitmap.iter().rposition(|&b| b != 0) else {
-            return;
-        };
-        let longest = (longest * 8 + 7 - bitmap[longest].leading_zeros() as usize).min(text.len());
-        let mut h = hash::Hasher::new();
-        for i in 0..=longest {
-            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
-                let key = if suffix {
-                    &text[text.len() - i..]
-                } else {
-                    &text[..i]
-                };
-                if let Some((first, count)) = self.index_slot(index, h.finish(), key) {
-                    self.scan_bucket(set.globs, first, count, text, best);
-                }
-            }
-            if i < longest {
-                h.write_u8(if suffix {
-                    text[text.len() - 1 - i]
-                } else {
-                    text[i]
-                });
-            }
-        }
-    }
-
-    /// The bucket (first glob, count) of an index key.
-    fn index_slot(&self, index: Span, h: u64, key: &[u8]) -> Option<(usize, usize)> {
-        let cap = index.len;
-        let want = tag(h);
-        let mut i = (h as usize) & (cap - 1);
-        for _ in 0..cap {
-            let start = index.off.checked_add(i.checked_mul(INDEX_SLOT_LEN)?)?;
-            let slot = self.blob.get(start..start.checked_add(INDEX_SLOT_LEN)?)?;
-            let count = u32_at(slot, 16)? as usize;
-            if count == 0 {
+        table.find(self.blob, hash::hash(key), |slot| {
+            let len = u16::from_le_bytes([slot[4], slot[5]]) as usize;
+            if len != key.len() {
                 return None;
             }
-            let len = u32_at(slot, 8)? as usize;
-            if u32_at(slot, 0)? == want
-                && len == key.len()
-                && self.pool_bytes(u32_at(slot, 4)?, len)? == key
-            {
-                return Some((u32_at(slot, 12)? as usize, count));
+            let text = self.pool.bytes(u32_at(slot, 0)?, len)?;
+            if text != key {
+                return None;
             }
-            i = (i + 1) & (cap - 1);
-        }
-        None
-    }
-
-    /// The first glob of a bucket that matches, if it beats `best`.
-    fn scan_bucket(&self, globs: Span, first: usize, count: usize, text: &[u8], best: &mut Best) {
-        for i in first..first.saturating_add(count) {
-            let Some(entry) = self.entry(globs, i) else {
-                return;
-            };
-            let (Some(literal), Some(off), Some(len)) =
-                (u32_at(entry, 0), u32_at(entry, 4), u32_at(entry, 8))
-            else {
-                return;
-            };
-            let Some(v) = verdict(entry[12]) else {
-                continue;
-            };
-            if let Some((bl, bv, _, _)) = *best
-                && (literal, v) <= (bl, bv)
-            {
-                // Sorted best first: nothing later in this bucket can win.
-                return;
-            }
-            let len = len as usize;
-            let Some(pattern) = self.pool_bytes(off, len) else {
-                continue;
-            };
-            if glob::matches(pattern, text) {
-                *best = Some((literal, v, off, len));
-                return;
-            }
-        }
+            Some((verdict_of(slot[6])?, core::str::from_utf8(text).ok()?))
+        })
     }
 }
 
@@ -531,7 +310,6 @@ impl PolicyView<'static> {
     /// A view that denies everything and matches no rule: what a caller falls back to when
     /// it cannot use a blob (fail closed).
     pub const fn deny_all() -> PolicyView<'static> {
-        const EMPTY: Span = Span { off: 0, len: 0 };
         PolicyView {
             blob: &[],
             mode: Mode::Enforce,
@@ -541,20 +319,12 @@ impl PolicyView<'static> {
             process_default: Verdict::Deny,
             block_ttl: 5,
             version: "0000000000000000",
-            dns: EMPTY,
-            paths: EMPTY,
-            names: EMPTY,
-            path_globs: GlobSet {
-                globs: EMPTY,
-                prefix: EMPTY,
-                suffix: EMPTY,
-            },
-            name_globs: GlobSet {
-                globs: EMPTY,
-                prefix: EMPTY,
-                suffix: EMPTY,
-            },
-            pool: EMPTY,
+            dns: Table::EMPTY,
+            paths: Table::EMPTY,
+            names: Table::EMPTY,
+            path_globs: GlobSet::EMPTY,
+            name_globs: GlobSet::EMPTY,
+            pool: Pool(&[]),
         }
     }
 }

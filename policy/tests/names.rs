@@ -128,3 +128,35 @@ fn display_escapes_non_printable_bytes() {
     let n = DnsName::from_labels([&b"a b"[..], b"com"]).unwrap();
     assert_eq!(n.to_string(), "a\\032b.com");
 }
+
+mod properties {
+    use guard_policy::DnsName;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn any_bytes_parse_or_fail_without_panicking(text in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = DnsName::from_text(&text);
+        }
+
+        #[test]
+        fn display_parses_back_to_the_same_name(
+            labels in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..20), 1..8),
+        ) {
+            let name = DnsName::from_labels(labels.iter().map(Vec::as_slice)).unwrap();
+            let again = DnsName::from_text(name.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(name, again);
+        }
+
+        #[test]
+        fn escaped_and_plain_text_agree(text in "[a-zA-Z0-9_-]{1,10}(\\.[a-zA-Z0-9_-]{1,10}){0,5}\\.?") {
+            // The same name written with one byte as a decimal escape parses the same.
+            let plain = DnsName::from_text(text.as_bytes()).unwrap();
+            let first = text.as_bytes()[0];
+            let escaped = format!("\\{:03}{}", first, &text[1..]);
+            prop_assert_eq!(plain, DnsName::from_text(escaped.as_bytes()).unwrap());
+        }
+    }
+}

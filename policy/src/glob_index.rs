@@ -1,0 +1,176 @@
+//! Finding the best matching glob of a set through its prefix and suffix indexes (layout in
+//! [`crate::format`]): only the buckets whose literal key is a prefix or a suffix of the
+//! text are matched, so the cost follows the text's length, not the number of globs.
+
+use crate::decision::Verdict;
+use crate::format::{BITMAP_LEN, ENTRY_LEN, INDEX_SLOT_LEN, Pool, u32_at};
+use crate::glob;
+use crate::hash::Hasher;
+use crate::table::Table;
+use crate::view::ViewError;
+
+/// A glob array and its two indexes.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct GlobSet {
+    globs: usize,
+    count: usize,
+    prefix: Table,
+    suffix: Table,
+}
+
+/// The best match so far: (literal count, verdict, pattern).
+type Best<'a> = Option<(u32, Verdict, &'a str)>;
+
+impl GlobSet {
+    pub(crate) const EMPTY: GlobSet = GlobSet {
+        globs: 0,
+        count: 0,
+        prefix: Table::EMPTY,
+        suffix: Table::EMPTY,
+    };
+
+    /// From the header fields of the array and its two indexes.
+    pub(crate) fn at(
+        blob: &[u8],
+        array: usize,
+        prefix: usize,
+        suffix: usize,
+    ) -> Result<GlobSet, ViewError> {
+        let globs = u32_at(blob, array).ok_or(ViewError::Truncated)? as usize;
+        let count = u32_at(blob, array + 4).ok_or(ViewError::Truncated)? as usize;
+        match count
+            .checked_mul(ENTRY_LEN)
+            .and_then(|n| n.checked_add(globs))
+        {
+            Some(end) if end <= blob.len() => {}
+            _ => return Err(ViewError::Truncated),
+        }
+        Ok(GlobSet {
+            globs,
+            count,
+            prefix: Table::at(blob, prefix, INDEX_SLOT_LEN, BITMAP_LEN)?,
+            suffix: Table::at(blob, suffix, INDEX_SLOT_LEN, BITMAP_LEN)?,
+        })
+    }
+
+    /// The most specific, then strongest, glob matching `text`: (verdict, pattern).
+    pub(crate) fn best<'a>(
+        &self,
+        blob: &'a [u8],
+        pool: Pool<'a>,
+        text: &[u8],
+    ) -> Option<(Verdict, &'a str)> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut best: Best<'a> = None;
+        self.walk(blob, pool, self.prefix, text, false, &mut best);
+        self.walk(blob, pool, self.suffix, text, true, &mut best);
+        best.map(|(_, v, p)| (v, p))
+    }
+
+    /// Looks up each prefix (or suffix) of `text` whose length some key has, hashing the
+    /// text once from its start (or end).
+    fn walk<'a>(
+        &self,
+        blob: &'a [u8],
+        pool: Pool<'a>,
+        index: Table,
+        text: &[u8],
+        suffix: bool,
+        best: &mut Best<'a>,
+    ) {
+        if index.is_empty() {
+            return;
+        }
+        let at = index.leading(BITMAP_LEN);
+        let Some(bitmap) = blob.get(at..at + BITMAP_LEN) else {
+            return;
+        };
+        let Some(top) = bitmap.iter().rposition(|&b| b != 0) else {
+            return;
+        };
+        let longest = (top * 8 + 7 - bitmap[top].leading_zeros() as usize).min(text.len());
+        let mut h = Hasher::new();
+        for i in 0..=longest {
+            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+                let key = if suffix {
+                    &text[text.len() - i..]
+                } else {
+                    &text[..i]
+                };
+                let bucket = index.find(blob, h.finish(), |slot| {
+                    let len = *slot.get(12)? as usize;
+                    if len != key.len() || pool.bytes(u32_at(slot, 0)?, len)? != key {
+                        return None;
+                    }
+                    Some((u32_at(slot, 4)? as usize, u32_at(slot, 8)? as usize))
+                });
+                if let Some((first, count)) = bucket {
+                    self.scan(blob, pool, first, count, text, best);
+                }
+            }
+            if i < longest {
+                h.write_u8(if suffix {
+                    text[text.len() - 1 - i]
+                } else {
+                    text[i]
+                });
+            }
+        }
+    }
+
+    /// The first glob of a bucket that matches, if it beats `best`.
+    fn scan<'a>(
+        &self,
+        blob: &'a [u8],
+        pool: Pool<'a>,
+        first: usize,
+        count: usize,
+        text: &[u8],
+        best: &mut Best<'a>,
+    ) {
+        let end = first.saturating_add(count).min(self.count);
+        for i in first..end {
+            let Some(start) = i
+                .checked_mul(ENTRY_LEN)
+                .and_then(|n| n.checked_add(self.globs))
+            else {
+                return;
+            };
+            let Some(entry) = blob.get(start..start.saturating_add(ENTRY_LEN)) else {
+                return;
+            };
+            let (Some(literal), Some(off), Some(len)) =
+                (u32_at(entry, 0), u32_at(entry, 4), u32_at(entry, 8))
+            else {
+                return;
+            };
+            let Some(v) = verdict_of(entry[12]) else {
+                continue;
+            };
+            if let Some((bl, bv, _)) = *best
+                && (literal, v) <= (bl, bv)
+            {
+                // Sorted best first: nothing later in this bucket can win.
+                return;
+            }
+            let Some(pattern) = pool.str(off, len as usize) else {
+                continue;
+            };
+            if glob::matches(pattern.as_bytes(), text) {
+                *best = Some((literal, v, pattern));
+                return;
+            }
+        }
+    }
+}
+
+pub(crate) fn verdict_of(b: u8) -> Option<Verdict> {
+    match b {
+        0 => Some(Verdict::Allow),
+        1 => Some(Verdict::Alert),
+        2 => Some(Verdict::Deny),
+        _ => None,
+    }
+}
