@@ -348,3 +348,21 @@ fn version_field_is_accepted_and_ignored() {
     let e = json_errors(r#"{"version": 1}"#);
     assert!(e.contains("version: expected a string"), "{e}");
 }
+
+#[test]
+fn documented_error_example_is_what_validation_prints() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.md"))
+        .expect("docs/policy.md");
+    let block = |after: &str, fence: &str| -> String {
+        let start = doc.find(after).expect("marker") + after.len();
+        let body = &doc[start..];
+        let open = body.find(fence).expect("fence") + fence.len();
+        let close = body[open..].find("```").expect("closing fence");
+        body[open..open + close]
+            .trim_start_matches('\n')
+            .to_string()
+    };
+    let input = block("This file:", "```toml");
+    let expected = block("gives:", "```text");
+    assert_eq!(toml_errors(&input), expected.trim_end());
+}
