@@ -60,7 +60,7 @@ impl Real {
 
 /// Calls a [`Real`] with the given signature; evaluates to `None` when it is missing.
 macro_rules! call_real {
-    ($real:expr, fn($($t:ty),*) -> $r:ty, $($arg:expr),* $(,)?) => {{
+    ($real:expr, fn($($t:ty),* $(,)?) -> $r:ty, $($arg:expr),* $(,)?) => {{
         let p = $real.get();
         if p == 0 {
             None

@@ -97,9 +97,15 @@ pub struct Launch<'a> {
 /// Decides a launch, reports it, and says whether it may go ahead.
 pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
     let mut rule = RuleText::new();
+    decide_with_rule(cfg, launch, &mut rule)
+}
+
+/// [`decide`], also handing back the text of the deciding rule (empty when none decided).
+pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) -> bool {
+    rule.clear();
     let mut version = "";
     let out = match policy::current(&cfg.policy_bin) {
-        None => fail_outcome(cfg, &mut rule),
+        None => fail_outcome(cfg, rule),
         Some(view) => {
             version = view.version();
             match decide_program(&view, launch.program.as_bytes()) {

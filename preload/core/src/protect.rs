@@ -30,10 +30,18 @@ pub fn unprotected_reason(path: *const c_char) -> Option<&'static str> {
     if caps >= 0 {
         return Some("file capabilities (the loader drops LD_PRELOAD)");
     }
-    if is_static_elf(path) {
-        return Some("static binary (LD_PRELOAD has no effect)");
+    let mut interp = [0u8; 256];
+    match interpreter(path, &mut interp) {
+        Some(None) => Some("static binary (LD_PRELOAD has no effect)"),
+        Some(Some(n))
+            if interp
+                .get(..n)
+                .is_some_and(|i| i.windows(7).any(|w| w == b"ld-musl")) =>
+        {
+            Some("musl program (the shim is built for glibc)")
+        }
+        _ => None,
     }
-    None
 }
 
 fn u16_at(b: &[u8], off: usize, le: bool) -> Option<u16> {
@@ -65,17 +73,35 @@ fn u64_at(b: &[u8], off: usize, le: bool) -> Option<u64> {
 
 /// An ELF executable without a `PT_INTERP` program header: no dynamic loader, no preload.
 pub fn is_static_elf(path: *const c_char) -> bool {
+    matches!(interpreter(path, &mut [0u8; 256]), Some(None))
+}
+
+/// Whether a dynamic program is loaded by musl's loader, which cannot load the glibc build of
+/// the shim (and fails the program when a preloaded library's dependency is missing).
+pub fn is_musl(path: *const c_char) -> bool {
+    let mut buf = [0u8; 256];
+    match interpreter(path, &mut buf) {
+        Some(Some(n)) => buf
+            .get(..n)
+            .is_some_and(|i| i.windows(7).any(|w| w == b"ld-musl")),
+        _ => false,
+    }
+}
+
+/// The ELF program interpreter of `path`: `Some(Some(len))` with the name in `out`,
+/// `Some(None)` for an ELF file without one (static), `None` when not an ELF file or unreadable.
+pub fn interpreter(path: *const c_char, out: &mut [u8]) -> Option<Option<usize>> {
     // SAFETY: open/pread/close with checked results and stack buffers.
     unsafe {
         let fd = libc::open(path, libc::O_RDONLY | libc::O_CLOEXEC);
         if fd < 0 {
-            return false;
+            return None;
         }
         let mut hdr = [0u8; 64];
         let n = libc::pread(fd, hdr.as_mut_ptr().cast(), hdr.len(), 0);
         let result = (|| {
             if n < 52 || hdr.get(..4) != Some(b"\x7fELF") {
-                return Some(false);
+                return None;
             }
             let is64 = hdr.get(4) == Some(&2);
             let le = hdr.get(5) == Some(&1);
@@ -95,7 +121,7 @@ pub fn is_static_elf(path: *const c_char) -> bool {
             let entsize = usize::from(phentsize);
             let count = usize::from(phnum).min(MAX_PHDRS);
             if entsize < 8 || entsize > 64 || count == 0 {
-                return Some(false);
+                return Some(None);
             }
             let mut phdrs = [0u8; MAX_PHDRS * 64];
             let want = entsize * count;
@@ -106,16 +132,29 @@ pub fn is_static_elf(path: *const c_char) -> bool {
                 i64::try_from(phoff).ok()?,
             );
             if got < want as isize {
-                return Some(false);
+                return None;
             }
             for i in 0..count {
-                if u32_at(&phdrs, i * entsize, le)? == PT_INTERP {
-                    return Some(false);
+                let ph = i * entsize;
+                if u32_at(&phdrs, ph, le)? != PT_INTERP {
+                    continue;
                 }
+                let (off, size) = if is64 {
+                    (u64_at(&phdrs, ph + 8, le)?, u64_at(&phdrs, ph + 32, le)?)
+                } else {
+                    (
+                        u64::from(u32_at(&phdrs, ph + 4, le)?),
+                        u64::from(u32_at(&phdrs, ph + 16, le)?),
+                    )
+                };
+                let len = usize::try_from(size).ok()?.min(out.len());
+                let got = libc::pread(fd, out.as_mut_ptr().cast(), len, i64::try_from(off).ok()?);
+                let got = usize::try_from(got).ok()?;
+                let name = out.get(..got)?;
+                return Some(Some(name.iter().position(|&b| b == 0).unwrap_or(got)));
             }
-            Some(true)
-        })()
-        .unwrap_or(false);
+            Some(None)
+        })();
         libc::close(fd);
         result
     }
