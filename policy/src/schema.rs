@@ -57,6 +57,7 @@ impl<'o> Checker<'o> {
         let Some(entries) = self.table(root, "document") else {
             return policy;
         };
+        self.duplicates(entries, "");
         for (key, line, item) in entries {
             match key.as_str() {
                 "mode" => {
@@ -90,6 +91,7 @@ impl<'o> Checker<'o> {
         let Some(entries) = self.table(item, "dns") else {
             return;
         };
+        self.duplicates(entries, "dns.");
         let mut default = None;
         for (key, line, item) in entries {
             let field = format!("dns.{key}");
@@ -165,6 +167,7 @@ impl<'o> Checker<'o> {
         let Some(entries) = self.table(item, "process") else {
             return;
         };
+        self.duplicates(entries, "process.");
         let mut default = None;
         for (key, line, item) in entries {
             let field = format!("process.{key}");
@@ -187,6 +190,19 @@ impl<'o> Checker<'o> {
                 if !entries.iter().any(|e| e.0 == "default") {
                     self.error(item.line, "process.default", "missing; a [process] section must say `default = \"allow\"` or `default = \"deny\"`");
                 }
+            }
+        }
+    }
+
+    /// Reports keys that appear more than once (JSON allows it; TOML does not parse).
+    fn duplicates(&mut self, entries: &[(String, Option<usize>, Item)], prefix: &str) {
+        for (i, (key, line, _)) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|e| e.0 == *key) {
+                self.error(
+                    *line,
+                    &format!("{prefix}{key}"),
+                    "duplicate field; each field may appear once",
+                );
             }
         }
     }

@@ -105,9 +105,11 @@ pub(crate) fn from_toml(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
     })
 }
 
-/// Parses JSON into a tree, or returns the syntax error (with its line).
+/// Parses JSON into a tree, or returns the syntax error (with its line). Objects keep their
+/// keys in document order, duplicates included, so that a repeated `"deny"` is reported
+/// rather than silently replacing the first.
 pub(crate) fn from_json(text: &str, origin: &str) -> Result<Item, Vec<PolicyError>> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    let item: JsonItem = serde_json::from_str(text).map_err(|e| {
         let message = e.to_string();
         let reason = match message.rfind(" at line ") {
             Some(i) => message[..i].to_string(),
@@ -120,26 +122,75 @@ pub(crate) fn from_json(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
             reason: format!("not valid JSON: {reason}"),
         }]
     })?;
+    Ok(item.0)
+}
 
-    fn convert(v: &serde_json::Value) -> Item {
-        use serde_json::Value;
-        let node = match v {
-            Value::String(s) => Node::Str(s.clone()),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Node::Int(i),
-                None => Node::Other("a non-integer number"),
-            },
-            Value::Bool(_) => Node::Other("a boolean"),
-            Value::Null => Node::Other("null"),
-            Value::Array(a) => Node::Array(a.iter().map(convert).collect()),
-            Value::Object(o) => Node::Table(
-                o.iter()
-                    .map(|(k, v)| (k.clone(), None, convert(v)))
-                    .collect(),
-            ),
-        };
-        Item { node, line: None }
+/// A JSON value read straight into the tree (no intermediate `serde_json::Value`).
+struct JsonItem(Item);
+
+impl<'de> serde::Deserialize<'de> for JsonItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonItem, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+fn json(node: Node) -> JsonItem {
+    JsonItem(Item { node, line: None })
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = JsonItem;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
     }
 
-    Ok(convert(&value))
+    fn visit_bool<E>(self, _: bool) -> Result<JsonItem, E> {
+        Ok(json(Node::Other("a boolean")))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<JsonItem, E> {
+        Ok(json(Node::Int(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<JsonItem, E> {
+        Ok(json(match i64::try_from(v) {
+            Ok(v) => Node::Int(v),
+            Err(_) => Node::Other("an integer out of range"),
+        }))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<JsonItem, E> {
+        Ok(json(Node::Other("a non-integer number")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<JsonItem, E> {
+        Ok(json(Node::Str(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<JsonItem, E> {
+        Ok(json(Node::Str(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<JsonItem, E> {
+        Ok(json(Node::Other("null")))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonItem, A::Error> {
+        let mut items = Vec::new();
+        while let Some(JsonItem(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(json(Node::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonItem, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((key, JsonItem(item))) = map.next_entry::<String, JsonItem>()? {
+            entries.push((key, None, item));
+        }
+        Ok(json(Node::Table(entries)))
+    }
 }

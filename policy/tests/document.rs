@@ -366,3 +366,22 @@ fn documented_error_example_is_what_validation_prints() {
     let expected = block("gives:", "```text");
     assert_eq!(toml_errors(&input), expected.trim_end());
 }
+
+#[test]
+fn duplicate_json_field_is_an_error() {
+    // A repeated "deny" must not silently replace the first list.
+    let e = json_errors(r#"{"dns": {"default": "allow", "deny": ["evil.example"], "deny": []}}"#);
+    assert_eq!(
+        e,
+        "policy.json: dns.deny: duplicate field; each field may appear once"
+    );
+}
+
+#[test]
+fn duplicate_toml_key_is_a_syntax_error() {
+    let e = toml_errors("[dns]\ndefault = \"allow\"\ndeny = []\ndeny = []\n");
+    assert!(
+        e.starts_with("policy.toml:4: syntax: not valid TOML:"),
+        "{e}"
+    );
+}
