@@ -31,13 +31,7 @@ pub fn bind(
     addr: SocketAddr,
     udp_sockets: usize,
 ) -> Result<(Vec<Arc<UdpSocket>>, TcpListener), BindError> {
-    let err = |proto| {
-        move |error| BindError {
-            addr,
-            proto,
-            error,
-        }
-    };
+    let err = |proto| move |error| BindError { addr, proto, error };
     let domain = if addr.is_ipv4() {
         Domain::IPV4
     } else {

@@ -44,7 +44,9 @@ impl Drop for TempDir {
 /// A loopback port free for both UDP and TCP right now.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = udp.local_addr() else { continue };
         if std::net::TcpListener::bind(addr).is_ok() {
             return addr.port();
@@ -85,14 +87,16 @@ impl Zone {
     /// A TXT record made of these strings.
     pub fn txt(mut self, name: &str, strings: &[String]) -> Zone {
         let quoted: Vec<String> = strings.iter().map(|s| format!("\"{s}\"")).collect();
-        self.args.push(format!("--txt-record={name},{}", quoted.join(",")));
+        self.args
+            .push(format!("--txt-record={name},{}", quoted.join(",")));
         self
     }
 
     /// A TXT record of about `bytes` bytes: too big for a 1232-byte UDP answer.
     pub fn big_txt(self, name: &str, bytes: usize) -> Zone {
-        let strings: Vec<String> =
-            (0..bytes.div_ceil(200)).map(|i| format!("s{i:03}{}", "x".repeat(196))).collect();
+        let strings: Vec<String> = (0..bytes.div_ceil(200))
+            .map(|i| format!("s{i:03}{}", "x".repeat(196)))
+            .collect();
         self.txt(name, &strings)
     }
 
@@ -141,11 +145,22 @@ impl Dnsmasq {
         }
         let child = cmd.spawn().expect("start dnsmasq (is it installed?)");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let d = Dnsmasq { child, addr, log, _dir: dir };
+        let d = Dnsmasq {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
         // Ready when it answers.
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if udp_exchange(addr, &build_query(1, "ready.invalid", 1, None), Duration::from_millis(200)).is_some() {
+            if udp_exchange(
+                addr,
+                &build_query(1, "ready.invalid", 1, None),
+                Duration::from_millis(200),
+            )
+            .is_some()
+            {
                 return d;
             }
         }
@@ -172,7 +187,10 @@ impl Dnsmasq {
     pub fn count(&self, name: &str) -> usize {
         // The log is written as queries arrive; give the last line a moment.
         std::thread::sleep(Duration::from_millis(100));
-        self.queries().iter().filter(|(_, n)| n.eq_ignore_ascii_case(name)).count()
+        self.queries()
+            .iter()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+            .count()
     }
 }
 
@@ -250,7 +268,11 @@ impl GuardProcess {
                 return g;
             }
         }
-        panic!("dns-guard did not answer on {}; stderr: {:?}", g.dns, g.stderr());
+        panic!(
+            "dns-guard did not answer on {}; stderr: {:?}",
+            g.dns,
+            g.stderr()
+        );
     }
 
     /// Starts the guard without waiting (for tests of start-up failures).
@@ -271,7 +293,10 @@ impl GuardProcess {
         if let Some(dir) = &opts.run_dir {
             cmd.arg("--run-dir").arg(dir);
         }
-        cmd.args(&opts.extra).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.args(&opts.extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("start dns-guard");
         let pipe = child.stdout.take().expect("stdout");
         let (stdout, unread) = if opts.stuck_stdout {
@@ -280,7 +305,14 @@ impl GuardProcess {
             (collect(pipe), None)
         };
         let stderr = collect(child.stderr.take().expect("stderr"));
-        GuardProcess { child, dns, admin, stdout, stderr, _unread: unread }
+        GuardProcess {
+            child,
+            dns,
+            admin,
+            stdout,
+            stderr,
+            _unread: unread,
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -316,7 +348,10 @@ impl GuardProcess {
             .lock()
             .expect("stdout")
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?} is not JSON: {e}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("audit line {l:?} is not JSON: {e}"))
+            })
             .collect()
     }
 
@@ -345,7 +380,10 @@ impl GuardProcess {
                 .filter(|e| e["kind"] == "policy" && e["action"] == "loaded")
                 .collect();
             if loads.len() >= n {
-                return loads.last().and_then(|e| e["policy_version"].as_str()).map(str::to_string);
+                return loads
+                    .last()
+                    .and_then(|e| e["policy_version"].as_str())
+                    .map(str::to_string);
             }
             if Instant::now() >= deadline {
                 return None;
@@ -388,11 +426,21 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         return (0, String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
-    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    );
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -401,8 +449,23 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 pub fn build_query(id: u16, name: &str, qtype: u16, edns_size: Option<u16>) -> Vec<u8> {
     let mut q = Vec::with_capacity(64);
     q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns_size.is_some())]);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    q.extend_from_slice(&[
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        u8::from(edns_size.is_some()),
+    ]);
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
@@ -429,8 +492,15 @@ pub fn udp_exchange(server: SocketAddr, msg: &[u8], timeout: Duration) -> Option
 }
 
 /// Sends several length-framed messages on one TCP connection and reads `expect` answers.
-pub fn tcp_exchange(server: SocketAddr, msgs: &[Vec<u8>], expect: usize, timeout: Duration) -> Vec<Vec<u8>> {
-    let Ok(mut s) = TcpStream::connect_timeout(&server, timeout) else { return vec![] };
+pub fn tcp_exchange(
+    server: SocketAddr,
+    msgs: &[Vec<u8>],
+    expect: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
+    let Ok(mut s) = TcpStream::connect_timeout(&server, timeout) else {
+        return vec![];
+    };
     let _ = s.set_read_timeout(Some(timeout));
     for m in msgs {
         let mut framed = (m.len() as u16).to_be_bytes().to_vec();
@@ -481,7 +551,10 @@ impl Dig {
 
     /// The record types in the answer section, in order.
     pub fn answer_types(&self) -> Vec<String> {
-        self.answer.iter().filter_map(|l| l.split_whitespace().nth(3).map(str::to_string)).collect()
+        self.answer
+            .iter()
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .collect()
     }
 }
 
@@ -501,7 +574,10 @@ pub fn dig(server: SocketAddr, name: &str, qtype: &str, extra: &[&str]) -> Dig {
 }
 
 pub fn parse_dig(text: &str) -> Dig {
-    let mut d = Dig { raw: text.to_string(), ..Dig::default() };
+    let mut d = Dig {
+        raw: text.to_string(),
+        ..Dig::default()
+    };
     let mut section = "";
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix(";; ->>HEADER<<- ") {
@@ -526,7 +602,10 @@ pub fn parse_dig(text: &str) -> Dig {
             section = "an";
         } else if line.starts_with(";; AUTHORITY SECTION") {
             section = "ns";
-        } else if line.starts_with(";; ADDITIONAL SECTION") || line.starts_with(";;") || line.is_empty() {
+        } else if line.starts_with(";; ADDITIONAL SECTION")
+            || line.starts_with(";;")
+            || line.is_empty()
+        {
             section = "";
         } else {
             match section {

@@ -28,7 +28,10 @@ fn start(dir: &TempDir) -> (Dnsmasq, GuardProcess) {
 }
 
 fn dns_guard(args: &[&str]) -> std::process::Output {
-    Command::new(artifacts::dns_guard()).args(args).output().expect("run dns-guard")
+    Command::new(artifacts::dns_guard())
+        .args(args)
+        .output()
+        .expect("run dns-guard")
 }
 
 #[test]
@@ -46,12 +49,24 @@ fn healthz_and_metrics_report_the_serving_state() {
     dig(guard.dns, "allowed.test", "A", &[]);
     dig(guard.dns, "evil.test", "AAAA", &[]);
     dig(guard.dns, "watched.test", "A", &[]);
-    assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"allowed\",qtype=\"A\"}"), 2.0);
-    assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"AAAA\"}"), 1.0);
-    assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"alerted\",qtype=\"A\"}"), 1.0);
+    assert_eq!(
+        guard.metric("dnsguard_queries_total{verdict=\"allowed\",qtype=\"A\"}"),
+        2.0
+    );
+    assert_eq!(
+        guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"AAAA\"}"),
+        1.0
+    );
+    assert_eq!(
+        guard.metric("dnsguard_queries_total{verdict=\"alerted\",qtype=\"A\"}"),
+        1.0
+    );
     assert_eq!(guard.metric("dnsguard_cache_hits_total"), 1.0);
     assert_eq!(guard.metric("dnsguard_cache_misses_total"), 2.0);
-    assert_eq!(guard.metric(&format!("dnsguard_policy_info{{version=\"{version}\"}}")), 1.0);
+    assert_eq!(
+        guard.metric(&format!("dnsguard_policy_info{{version=\"{version}\"}}")),
+        1.0
+    );
     assert!(guard.metric("dnsguard_upstream_latency_seconds_count") >= 2.0);
     let (_, metrics) = guard.admin_get("/metrics");
     for series in [
@@ -75,16 +90,35 @@ fn the_health_command_succeeds_only_against_a_serving_guard() {
     }
     let dir = TempDir::new("dns-health");
     let (upstream, guard) = start(&dir);
-    let ok = dns_guard(&["health", "--listen", &guard.dns.to_string(), "--admin", &guard.admin.to_string()]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(upstream.queries().is_empty(), "the health query is answered locally");
+    let ok = dns_guard(&[
+        "health",
+        "--listen",
+        &guard.dns.to_string(),
+        "--admin",
+        &guard.admin.to_string(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        upstream.queries().is_empty(),
+        "the health query is answered locally"
+    );
     let nothing = format!("127.0.0.1:{}", free_port());
     let down = dns_guard(&["health", "--listen", &nothing, "--timeout", "1"]);
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains(&nothing));
     // A silent listener (accepts, never answers) is not healthy either.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let hung = dns_guard(&["health", "--listen", &silent.local_addr().unwrap().to_string(), "--timeout", "1"]);
+    let hung = dns_guard(&[
+        "health",
+        "--listen",
+        &silent.local_addr().unwrap().to_string(),
+        "--timeout",
+        "1",
+    ]);
     assert!(!hung.status.success());
 }
 
@@ -92,16 +126,48 @@ fn the_health_command_succeeds_only_against_a_serving_guard() {
 fn check_prints_each_names_verdict_and_deciding_rule() {
     let dir = TempDir::new("dns-check");
     let path = write_policy(&dir, "policy.toml", POLICY);
-    let out = dns_guard(&["check", "--policy", path.to_str().unwrap(), "allowed.test", "a.b.EVIL.test.", "watched.test", "other.test"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dns_guard(&[
+        "check",
+        "--policy",
+        path.to_str().unwrap(),
+        "allowed.test",
+        "a.b.EVIL.test.",
+        "watched.test",
+        "other.test",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows[0], ["allowed.test", "allow", "dns.allow:allowed.test"], "{text}");
-    assert_eq!(rows[1], ["a.b.EVIL.test.", "deny", "dns.deny:*.evil.test"], "{text}");
-    assert_eq!(rows[2], ["watched.test", "alert", "dns.alert:watched.test"], "{text}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["allowed.test", "allow", "dns.allow:allowed.test"],
+        "{text}"
+    );
+    assert_eq!(
+        rows[1],
+        ["a.b.EVIL.test.", "deny", "dns.deny:*.evil.test"],
+        "{text}"
+    );
+    assert_eq!(
+        rows[2],
+        ["watched.test", "alert", "dns.alert:watched.test"],
+        "{text}"
+    );
     assert_eq!(rows[3], ["other.test", "deny", "dns.default"], "{text}");
     let bad = dns_guard(&["check", "--policy", path.to_str().unwrap(), "a..b"]);
-    assert_eq!(bad.status.code(), Some(2), "an invalid name fails the check");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an invalid name fails the check"
+    );
 }
 
 #[test]
@@ -111,11 +177,21 @@ fn validate_reports_every_error_and_fails() {
     let out = dns_guard(&["validate", good.to_str().unwrap()]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
-    let bad = write_policy(&dir, "bad.toml", "mode = \"strict\"\n[dns]\ndefault = \"deny\"\nallow = [\"*\", \"ok.test\", \"*.com\"]\n");
+    let bad = write_policy(
+        &dir,
+        "bad.toml",
+        "mode = \"strict\"\n[dns]\ndefault = \"deny\"\nallow = [\"*\", \"ok.test\", \"*.com\"]\n",
+    );
     let out = dns_guard(&["validate", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["bad.toml", "mode", "dns.allow[0]", "dns.allow[2]", "3 error(s)"] {
+    for needle in [
+        "bad.toml",
+        "mode",
+        "dns.allow[0]",
+        "dns.allow[2]",
+        "3 error(s)",
+    ] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
     }
 }
@@ -150,7 +226,8 @@ fn a_flood_of_blocked_queries_neither_stops_service_nor_grows_memory() {
             let dns = guard.dns;
             std::thread::spawn(move || {
                 let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-                sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                sock.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
                 let mut buf = [0u8; 1500];
                 let start = Instant::now();
                 let (mut sent, mut answered) = (0u32, 0u32);
@@ -177,7 +254,11 @@ fn a_flood_of_blocked_queries_neither_stops_service_nor_grows_memory() {
         let t = Instant::now();
         let d = dig(guard.dns, "allowed.test", "A", &["+timeout=2"]);
         assert_eq!(d.status, "NOERROR", "{}", d.raw);
-        assert!(t.elapsed() < Duration::from_secs(1), "slow during the flood: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "slow during the flood: {:?}",
+            t.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(150));
     }
     let (sent, answered) = flooders
@@ -185,16 +266,25 @@ fn a_flood_of_blocked_queries_neither_stops_service_nor_grows_memory() {
         .map(|f| f.join().unwrap())
         .fold((0, 0), |(s, a), (s2, a2)| (s + s2, a + a2));
     assert!(sent > 20_000, "a real flood: {sent}");
-    assert!(answered as f64 >= sent as f64 * 0.99, "blocked queries answered: {answered} of {sent}");
+    assert!(
+        answered as f64 >= sent as f64 * 0.99,
+        "blocked queries answered: {answered} of {sent}"
+    );
     assert_eq!(upstream.count("x0-1.evil.test"), 0);
     let written = guard.metric("dnsguard_events_written_total");
     let dropped = guard.metric("dnsguard_events_dropped_total");
     assert!(dropped > 0.0, "the stuck writer made the guard drop events");
     // The rest wait in the bounded audit queue (8,192 events).
     let queued = sent as f64 - written - dropped;
-    assert!(queued <= 8192.0, "every blocked query reported, dropped or queued: {written} + {dropped} of {sent}");
+    assert!(
+        queued <= 8192.0,
+        "every blocked query reported, dropped or queued: {written} + {dropped} of {sent}"
+    );
     let rss_after = rss_kib(guard.pid());
-    assert!(rss_after < rss_before + 64 * 1024, "RSS grew from {rss_before} KiB to {rss_after} KiB");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
 }
 
 #[test]
@@ -208,13 +298,23 @@ fn sigterm_flushes_the_audit_log_and_exits_cleanly() {
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut buf = [0u8; 1500];
     for i in 0..500u16 {
-        sock.send_to(&build_query(i, &format!("n{i}.evil.test"), 1, None), guard.dns).unwrap();
+        sock.send_to(
+            &build_query(i, &format!("n{i}.evil.test"), 1, None),
+            guard.dns,
+        )
+        .unwrap();
         sock.recv_from(&mut buf).expect("answer");
     }
     guard.signal(libc::SIGTERM);
-    let status = guard.exited(Duration::from_secs(5)).expect("exits on SIGTERM");
+    let status = guard
+        .exited(Duration::from_secs(5))
+        .expect("exits on SIGTERM");
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(100));
-    let blocked = guard.events().iter().filter(|e| e["action"] == "blocked").count();
+    let blocked = guard
+        .events()
+        .iter()
+        .filter(|e| e["action"] == "blocked")
+        .count();
     assert_eq!(blocked, 500, "every event written before exit");
 }

@@ -47,14 +47,26 @@ fn cname_inspect_blocks_an_allowed_name_that_chains_to_a_denied_one() {
         return;
     }
     let (upstream, guard, _dir) = start(POLICY);
-    for (name, transport) in [("alias.test", "+notcp"), ("two-hop.test", "+notcp"), ("alias.test", "+tcp")] {
+    for (name, transport) in [
+        ("alias.test", "+notcp"),
+        ("two-hop.test", "+notcp"),
+        ("alias.test", "+tcp"),
+    ] {
         let d = dig(guard.dns, name, "A", &[transport]);
         assert_eq!(d.status, "NXDOMAIN", "{}", d.raw);
         assert!(d.answer.is_empty(), "the chain is not leaked: {}", d.raw);
-        assert!(d.ede.as_deref().is_some_and(|e| e.contains("dns.deny:evil.test")), "{}", d.raw);
+        assert!(
+            d.ede
+                .as_deref()
+                .is_some_and(|e| e.contains("dns.deny:evil.test")),
+            "{}",
+            d.raw
+        );
     }
     let e = guard
-        .wait_event(Duration::from_secs(2), |e| e["action"] == "blocked" && e["name"] == "two-hop.test")
+        .wait_event(Duration::from_secs(2), |e| {
+            e["action"] == "blocked" && e["name"] == "two-hop.test"
+        })
         .expect("a blocked event for the chain");
     assert_eq!(e["target"], "evil.test");
     assert_eq!(e["rule"], "dns.deny:evil.test");
@@ -77,7 +89,10 @@ fn cname_inspect_serves_chains_of_allowed_names_and_reports_alerted_targets() {
     let e = guard
         .wait_event(Duration::from_secs(2), |e| e["action"] == "alerted")
         .expect("an alerted event for the chain target");
-    assert_eq!((e["name"].as_str(), e["target"].as_str()), (Some("watched-alias.test"), Some("watched.test")));
+    assert_eq!(
+        (e["name"].as_str(), e["target"].as_str()),
+        (Some("watched-alias.test"), Some("watched.test"))
+    );
 }
 
 #[test]
@@ -85,10 +100,17 @@ fn cname_trust_checks_only_the_question() {
     if !dns_tools("cname_trust_checks_only_the_question") {
         return;
     }
-    let (_upstream, guard, _dir) = start(&POLICY.replace("cname = \"inspect\"", "cname = \"trust\""));
+    let (_upstream, guard, _dir) =
+        start(&POLICY.replace("cname = \"inspect\"", "cname = \"trust\""));
     let d = dig(guard.dns, "alias.test", "A", &[]);
     assert_eq!(d.status, "NOERROR", "{}", d.raw);
-    assert!(d.answer.iter().any(|l| l.contains("CNAME") && l.contains("evil.test")), "{}", d.raw);
+    assert!(
+        d.answer
+            .iter()
+            .any(|l| l.contains("CNAME") && l.contains("evil.test")),
+        "{}",
+        d.raw
+    );
     // The target itself is still denied when asked directly.
     assert_eq!(dig(guard.dns, "evil.test", "A", &[]).status, "NXDOMAIN");
 }
@@ -100,17 +122,43 @@ fn truncated_upstream_answers_are_fetched_over_tcp() {
     }
     let (upstream, guard, _dir) = start(POLICY);
     // The upstream truncates anything over 1232 bytes on UDP; the client accepts 4096.
-    let direct = dig(upstream.addr, "big.test", "TXT", &["+bufsize=4096", "+ignore"]);
-    assert!(direct.has_flag("tc"), "the upstream itself truncates: {}", direct.raw);
+    let direct = dig(
+        upstream.addr,
+        "big.test",
+        "TXT",
+        &["+bufsize=4096", "+ignore"],
+    );
+    assert!(
+        direct.has_flag("tc"),
+        "the upstream itself truncates: {}",
+        direct.raw
+    );
     let d = dig(guard.dns, "big.test", "TXT", &["+bufsize=4096", "+ignore"]);
     assert_eq!(d.status, "NOERROR", "{}", d.raw);
-    assert!(!d.has_flag("tc"), "the guard retried over TCP and answered in full: {}", d.raw);
-    assert!(d.raw.contains("s000") && d.raw.contains("s014"), "all 15 strings: {}", d.raw);
+    assert!(
+        !d.has_flag("tc"),
+        "the guard retried over TCP and answered in full: {}",
+        d.raw
+    );
+    assert!(
+        d.raw.contains("s000") && d.raw.contains("s014"),
+        "all 15 strings: {}",
+        d.raw
+    );
     // A client without EDNS (512 bytes) gets TC and comes back over TCP.
-    let small = dig(guard.dns, "big.test", "TXT", &["+noedns", "+ignore", "+nocookie"]);
+    let small = dig(
+        guard.dns,
+        "big.test",
+        "TXT",
+        &["+noedns", "+ignore", "+nocookie"],
+    );
     assert!(small.has_flag("tc"), "{}", small.raw);
     let tcp = dig(guard.dns, "big.test", "TXT", &["+tcp"]);
-    assert!(tcp.raw.contains("s014") && !tcp.has_flag("tc"), "{}", tcp.raw);
+    assert!(
+        tcp.raw.contains("s014") && !tcp.has_flag("tc"),
+        "{}",
+        tcp.raw
+    );
 }
 
 #[test]
@@ -121,10 +169,18 @@ fn edns_is_passed_through() {
     let (_upstream, guard, _dir) = start(POLICY);
     let d = dig(guard.dns, "allowed.test", "A", &["+dnssec"]);
     assert_eq!(d.status, "NOERROR", "{}", d.raw);
-    assert!(d.edns.as_deref().is_some_and(|e| e.contains("flags: do")), "DO echoed: {}", d.raw);
+    assert!(
+        d.edns.as_deref().is_some_and(|e| e.contains("flags: do")),
+        "DO echoed: {}",
+        d.raw
+    );
     let plain = dig(guard.dns, "allowed.test", "A", &["+noedns"]);
     assert_eq!(plain.status, "NOERROR", "{}", plain.raw);
-    assert!(plain.edns.is_none(), "no OPT for a client without EDNS: {}", plain.raw);
+    assert!(
+        plain.edns.is_none(),
+        "no OPT for a client without EDNS: {}",
+        plain.raw
+    );
 }
 
 #[test]
@@ -140,20 +196,40 @@ fn a_dead_upstream_gives_servfail_counted_as_an_upstream_failure_not_a_block() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     for upstream in [dead, silent.local_addr().unwrap()] {
         let guard = GuardProcess::start(
-            GuardOptions::new(path.display().to_string(), upstream).arg("--upstream-timeout-ms").arg("300"),
+            GuardOptions::new(path.display().to_string(), upstream)
+                .arg("--upstream-timeout-ms")
+                .arg("300"),
         );
         let t = Instant::now();
         let d = dig(guard.dns, "allowed.test", "A", &[]);
         assert_eq!(d.status, "SERVFAIL", "{}", d.raw);
-        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
-        assert!(d.ede.as_deref().is_some_and(|e| e.starts_with("22")), "EDE 22 (No Reachable Authority): {}", d.raw);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            d.ede.as_deref().is_some_and(|e| e.starts_with("22")),
+            "EDE 22 (No Reachable Authority): {}",
+            d.raw
+        );
         let failures: f64 = ["timeout", "error"]
             .iter()
-            .map(|r| guard.metric(&format!("dnsguard_upstream_failures_total{{reason=\"{r}\"}}")))
+            .map(|r| {
+                guard.metric(&format!(
+                    "dnsguard_upstream_failures_total{{reason=\"{r}\"}}"
+                ))
+            })
             .sum();
         assert!(failures >= 1.0, "upstream failure counted");
-        assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"A\"}"), 0.0);
-        assert!(!guard.events().iter().any(|e| e["action"] == "blocked"), "not reported as a block");
+        assert_eq!(
+            guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"A\"}"),
+            0.0
+        );
+        assert!(
+            !guard.events().iter().any(|e| e["action"] == "blocked"),
+            "not reported as a block"
+        );
         // Still serving: blocked names are answered without any upstream.
         assert_eq!(dig(guard.dns, "evil.test", "A", &[]).status, "NXDOMAIN");
     }

@@ -21,7 +21,11 @@ deny = ["evil.test"]
 fn start(policy: &str) -> (Dnsmasq, GuardProcess, TempDir) {
     let dir = TempDir::new("dns-malformed");
     let path = write_policy(&dir, "policy.toml", policy);
-    let upstream = Dnsmasq::start(&Zone::new().host("allowed.test", "10.0.0.1").host("evil.test", "10.6.6.6"));
+    let upstream = Dnsmasq::start(
+        &Zone::new()
+            .host("allowed.test", "10.0.0.1")
+            .host("evil.test", "10.6.6.6"),
+    );
     let guard = GuardProcess::start(GuardOptions::new(path.display().to_string(), upstream.addr));
     (upstream, guard, dir)
 }
@@ -62,17 +66,29 @@ fn bad_question_counts_get_formerr_and_other_opcodes_notimp() {
     let cases: Vec<(&str, Vec<u8>, u8)> = vec![
         ("QDCOUNT=0", with_counts(q[..12].to_vec(), 0, 0), 1),
         ("QDCOUNT=2", two, 1),
-        ("an answer record in a query", with_counts(q.clone(), 1, 1), 1),
+        (
+            "an answer record in a query",
+            with_counts(q.clone(), 1, 1),
+            1,
+        ),
         ("question cut short", q[..q.len() - 3].to_vec(), 1),
         ("trailing garbage", [q.clone(), vec![1, 2, 3]].concat(), 1),
-        ("label longer than 63", {
-            let mut b = q[..12].to_vec();
-            b.push(64);
-            b.extend_from_slice(&[b'a'; 64]);
-            b.extend_from_slice(&[0, 0, 1, 0, 1]);
-            b
-        }, 1),
-        ("compression pointer in the question", [q[..12].to_vec(), vec![0xc0, 0x0c, 0, 1, 0, 1]].concat(), 1),
+        (
+            "label longer than 63",
+            {
+                let mut b = q[..12].to_vec();
+                b.push(64);
+                b.extend_from_slice(&[b'a'; 64]);
+                b.extend_from_slice(&[0, 0, 1, 0, 1]);
+                b
+            },
+            1,
+        ),
+        (
+            "compression pointer in the question",
+            [q[..12].to_vec(), vec![0xc0, 0x0c, 0, 1, 0, 1]].concat(),
+            1,
+        ),
         ("IQUERY", with_opcode(q.clone(), 1), 4),
         ("STATUS", with_opcode(q.clone(), 2), 4),
         ("NOTIFY", with_opcode(q.clone(), 4), 4),
@@ -83,7 +99,12 @@ fn bad_question_counts_get_formerr_and_other_opcodes_notimp() {
         assert_eq!(a[0..2], msg[0..2], "{what}: the client's ID");
         assert!(a[2] & 0x80 != 0, "{what}: QR set");
         assert_eq!(rcode(&a), *expected, "{what}");
-        let t = tcp_exchange(guard.dns, std::slice::from_ref(msg), 1, Duration::from_secs(2));
+        let t = tcp_exchange(
+            guard.dns,
+            std::slice::from_ref(msg),
+            1,
+            Duration::from_secs(2),
+        );
         assert_eq!(t.len(), 1, "{what}: a TCP answer");
         assert_eq!(rcode(&t[0]), *expected, "{what} over TCP");
     }
@@ -91,7 +112,10 @@ fn bad_question_counts_get_formerr_and_other_opcodes_notimp() {
     assert!(ask(guard.dns, &[1, 2, 3]).is_none());
     let mut response = q.clone();
     response[2] |= 0x80;
-    assert!(ask(guard.dns, &response).is_none(), "responses are never answered (no loops)");
+    assert!(
+        ask(guard.dns, &response).is_none(),
+        "responses are never answered (no loops)"
+    );
     assert_eq!(upstream.count("evil.test"), 0);
     assert!(guard.metric("dnsguard_error_answers_total{rcode=\"FORMERR\"}") >= 7.0);
     assert!(guard.metric("dnsguard_error_answers_total{rcode=\"NOTIMP\"}") >= 4.0);
@@ -153,7 +177,8 @@ fn twenty_thousand_random_and_mutated_packets_do_not_break_the_guard() {
     }
     // Only one exact name is allowed, so every name the upstream sees must be exactly that
     // (a wildcard would rightly let mutated labels below it through).
-    let (upstream, mut guard, _dir) = start(&POLICY.replace("\"*.allowed.test\"", "\"www.allowed.test\""));
+    let (upstream, mut guard, _dir) =
+        start(&POLICY.replace("\"*.allowed.test\"", "\"www.allowed.test\""));
     let seeds = vec![
         build_query(1, "allowed.test", 1, None),
         build_query(2, "www.allowed.test", 28, Some(1232)),
@@ -184,11 +209,18 @@ fn twenty_thousand_random_and_mutated_packets_do_not_break_the_guard() {
             let _ = s.write_all(&junk);
         }
     }
-    assert!(guard.exited(Duration::from_millis(200)).is_none(), "the guard died: {:?}", guard.stderr());
+    assert!(
+        guard.exited(Duration::from_millis(200)).is_none(),
+        "the guard died: {:?}",
+        guard.stderr()
+    );
     still_serving(&guard);
     // Whatever the fuzzer made, only allowed names were forwarded.
     for (_, name) in upstream.queries() {
         let n = name.to_ascii_lowercase();
-        assert!(n == "allowed.test" || n == "www.allowed.test", "{name:?} reached the upstream");
+        assert!(
+            n == "allowed.test" || n == "www.allowed.test",
+            "{name:?} reached the upstream"
+        );
     }
 }

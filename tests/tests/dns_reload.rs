@@ -27,11 +27,18 @@ deny = ["switch.test"]
 "#;
 
 fn zone() -> Zone {
-    Zone::new().host("switch.test", "10.0.0.1").host("steady.test", "10.0.0.2")
+    Zone::new()
+        .host("switch.test", "10.0.0.1")
+        .host("steady.test", "10.0.0.2")
 }
 
 /// Polls until `name` gets `status`, returning how long that took.
-fn time_until(guard: &GuardProcess, name: &str, status: &str, within: Duration) -> Option<Duration> {
+fn time_until(
+    guard: &GuardProcess,
+    name: &str,
+    status: &str,
+    within: Duration,
+) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < within {
         if dig(guard.dns, name, "A", &["+timeout=1"]).status == status {
@@ -55,16 +62,25 @@ fn a_policy_file_change_takes_effect_within_one_second() {
     let pid = guard.pid();
     // In place (same inode), then by rename (a new inode), as editors and agents do.
     std::fs::write(&path, DENY_SWITCH).unwrap();
-    let took = time_until(&guard, "switch.test", "NXDOMAIN", Duration::from_secs(3)).expect("reloaded");
+    let took =
+        time_until(&guard, "switch.test", "NXDOMAIN", Duration::from_secs(3)).expect("reloaded");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     replace_file(&path, ALLOW_SWITCH);
-    let took = time_until(&guard, "switch.test", "NOERROR", Duration::from_secs(3)).expect("reloaded");
+    let took =
+        time_until(&guard, "switch.test", "NOERROR", Duration::from_secs(3)).expect("reloaded");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert_eq!(guard.pid(), pid, "no restart");
-    let loads: Vec<_> = guard.events().into_iter().filter(|e| e["kind"] == "policy").collect();
+    let loads: Vec<_> = guard
+        .events()
+        .into_iter()
+        .filter(|e| e["kind"] == "policy")
+        .collect();
     assert_eq!(loads.len(), 3, "{loads:?}");
     assert_ne!(loads[0]["policy_version"], loads[1]["policy_version"]);
-    assert_eq!(loads[0]["policy_version"], loads[2]["policy_version"], "same content, same version");
+    assert_eq!(
+        loads[0]["policy_version"], loads[2]["policy_version"],
+        "same content, same version"
+    );
 }
 
 #[test]
@@ -75,15 +91,23 @@ fn sighup_rereads_the_policy_and_the_guard_survives_it() {
     let dir = TempDir::new("dns-hup");
     let path = write_policy(&dir, "policy.toml", ALLOW_SWITCH);
     let upstream = Dnsmasq::start(&zone());
-    let mut guard = GuardProcess::start(GuardOptions::new(path.display().to_string(), upstream.addr));
+    let mut guard =
+        GuardProcess::start(GuardOptions::new(path.display().to_string(), upstream.addr));
     let before = guard.metric("dnsguard_reloads_ok_total");
     guard.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(2);
     while guard.metric("dnsguard_reloads_ok_total") <= before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(guard.metric("dnsguard_reloads_ok_total"), before + 1.0, "SIGHUP re-read the file");
-    assert!(guard.exited(Duration::from_millis(100)).is_none(), "SIGHUP must not kill the guard");
+    assert_eq!(
+        guard.metric("dnsguard_reloads_ok_total"),
+        before + 1.0,
+        "SIGHUP re-read the file"
+    );
+    assert!(
+        guard.exited(Duration::from_millis(100)).is_none(),
+        "SIGHUP must not kill the guard"
+    );
     assert_eq!(dig(guard.dns, "switch.test", "A", &[]).status, "NOERROR");
 }
 
@@ -98,12 +122,18 @@ fn an_invalid_policy_is_refused_and_the_old_one_keeps_serving() {
     let guard = GuardProcess::start(GuardOptions::new(path.display().to_string(), upstream.addr));
     replace_file(&path, "[dns]\ndefault = \"maybe\"\nallow = [\"*\"]\n");
     let e = guard
-        .wait_event(Duration::from_secs(3), |e| e["kind"] == "policy" && e["action"] == "rejected")
+        .wait_event(Duration::from_secs(3), |e| {
+            e["kind"] == "policy" && e["action"] == "rejected"
+        })
         .expect("a rejected event");
     let error = e["error"].as_str().expect("error text");
     assert!(error.contains("policy.toml"), "names the file: {error}");
     assert!(error.contains("dns.default"), "names the field: {error}");
-    assert_eq!(dig(guard.dns, "switch.test", "A", &[]).status, "NXDOMAIN", "old policy still enforced");
+    assert_eq!(
+        dig(guard.dns, "switch.test", "A", &[]).status,
+        "NXDOMAIN",
+        "old policy still enforced"
+    );
     assert_eq!(dig(guard.dns, "steady.test", "A", &[]).status, "NOERROR");
     assert!(guard.metric("dnsguard_reloads_failed_total") >= 1.0);
     // Fixing the file takes effect as usual.
@@ -118,11 +148,17 @@ fn an_invalid_policy_at_start_is_a_clear_error() {
     }
     let dir = TempDir::new("dns-bad-start");
     let path = write_policy(&dir, "policy.toml", "[dns]\ndefault = \"maybe\"\n");
-    let mut guard = GuardProcess::spawn(GuardOptions::new(path.display().to_string(), ([127, 0, 0, 1], 9).into()));
+    let mut guard = GuardProcess::spawn(GuardOptions::new(
+        path.display().to_string(),
+        ([127, 0, 0, 1], 9).into(),
+    ));
     let status = guard.exited(Duration::from_secs(5)).expect("exits");
     assert!(!status.success());
     let stderr = guard.stderr().join("\n");
-    assert!(stderr.contains("policy.toml") && stderr.contains("dns.default"), "{stderr}");
+    assert!(
+        stderr.contains("policy.toml") && stderr.contains("dns.default"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -154,24 +190,41 @@ fn no_query_is_dropped_while_the_policy_is_reloaded() {
         })
         .collect();
     for i in 0..8 {
-        replace_file(&path, if i % 2 == 0 { DENY_SWITCH } else { ALLOW_SWITCH });
+        replace_file(
+            &path,
+            if i % 2 == 0 {
+                DENY_SWITCH
+            } else {
+                ALLOW_SWITCH
+            },
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     stop.store(1, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
     }
-    assert!(guard.wait_loaded(9, Duration::from_secs(2)).is_some(), "every change was loaded");
+    assert!(
+        guard.wait_loaded(9, Duration::from_secs(2)).is_some(),
+        "every change was loaded"
+    );
     assert!(answered.load(Ordering::Relaxed) > 200, "load was applied");
-    assert_eq!(lost.load(Ordering::Relaxed), 0, "queries lost during reloads");
+    assert_eq!(
+        lost.load(Ordering::Relaxed),
+        0,
+        "queries lost during reloads"
+    );
 }
+
+/// One request the policy server saw: its If-None-Match header and the status it answered.
+type Request = (Option<String>, u16);
 
 /// A web server that serves one document with an ETag and honours If-None-Match, recording
 /// what it was asked.
 struct PolicyServer {
     addr: std::net::SocketAddr,
     doc: Arc<Mutex<(String, String)>>,
-    log: Arc<Mutex<Vec<(Option<String>, u16)>>>,
+    log: Arc<Mutex<Vec<Request>>>,
 }
 
 impl PolicyServer {
@@ -198,10 +251,16 @@ impl PolicyServer {
                     }
                 }
                 let (body, etag) = d.lock().unwrap().clone();
-                let status = if inm.as_deref() == Some(etag.as_str()) { 304 } else { 200 };
+                let status = if inm.as_deref() == Some(etag.as_str()) {
+                    304
+                } else {
+                    200
+                };
                 l.lock().unwrap().push((inm, status));
                 let response = if status == 304 {
-                    format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n")
+                    format!(
+                        "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n"
+                    )
                 } else {
                     format!(
                         "HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -223,26 +282,58 @@ fn an_http_policy_source_is_polled_with_etags() {
     let server = PolicyServer::start(ALLOW_SWITCH, "\"v1\"");
     let upstream = Dnsmasq::start(&zone());
     let url = format!("http://{}/policy.toml", server.addr);
-    let guard = GuardProcess::start(GuardOptions::new(url.clone(), upstream.addr).arg("--http-poll-ms").arg("150"));
+    let guard = GuardProcess::start(
+        GuardOptions::new(url.clone(), upstream.addr)
+            .arg("--http-poll-ms")
+            .arg("150"),
+    );
     assert_eq!(dig(guard.dns, "switch.test", "A", &[]).status, "NOERROR");
     std::thread::sleep(Duration::from_millis(600));
     {
         let log = server.log.lock().unwrap();
         assert_eq!(log[0], (None, 200), "first GET is unconditional");
         assert!(log.len() >= 3, "polled: {log:?}");
-        assert!(log[1..].iter().all(|r| *r == (Some("\"v1\"".into()), 304)), "{log:?}");
+        assert!(
+            log[1..].iter().all(|r| *r == (Some("\"v1\"".into()), 304)),
+            "{log:?}"
+        );
     }
-    assert_eq!(guard.wait_loaded(1, Duration::ZERO).as_deref().map(str::len), Some(16));
-    assert_eq!(guard.events().iter().filter(|e| e["kind"] == "policy").count(), 1, "304s change nothing");
+    assert_eq!(
+        guard
+            .wait_loaded(1, Duration::ZERO)
+            .as_deref()
+            .map(str::len),
+        Some(16)
+    );
+    assert_eq!(
+        guard
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "policy")
+            .count(),
+        1,
+        "304s change nothing"
+    );
     *server.doc.lock().unwrap() = (DENY_SWITCH.to_string(), "\"v2\"".to_string());
-    let took = time_until(&guard, "switch.test", "NXDOMAIN", Duration::from_secs(3)).expect("reloaded");
+    let took =
+        time_until(&guard, "switch.test", "NXDOMAIN", Duration::from_secs(3)).expect("reloaded");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    let loaded = guard.wait_loaded(2, Duration::from_secs(1)).expect("loaded event");
-    let e = guard.events().into_iter().rfind(|e| e["kind"] == "policy").unwrap();
+    let loaded = guard
+        .wait_loaded(2, Duration::from_secs(1))
+        .expect("loaded event");
+    let e = guard
+        .events()
+        .into_iter()
+        .rfind(|e| e["kind"] == "policy")
+        .unwrap();
     assert_eq!(e["policy_source"], url.as_str());
     assert_eq!(e["policy_version"], loaded.as_str());
     // An invalid document from the server is refused like a bad file.
     *server.doc.lock().unwrap() = ("mode = 3".to_string(), "\"v3\"".to_string());
-    assert!(guard.wait_event(Duration::from_secs(2), |e| e["action"] == "rejected").is_some());
+    assert!(
+        guard
+            .wait_event(Duration::from_secs(2), |e| e["action"] == "rejected")
+            .is_some()
+    );
     assert_eq!(dig(guard.dns, "switch.test", "A", &[]).status, "NXDOMAIN");
 }
