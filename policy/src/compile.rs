@@ -10,6 +10,7 @@ use crate::document::Policy;
 use crate::format::*;
 use crate::glob;
 use crate::hash;
+use crate::pattern;
 use crate::table;
 use crate::view::PolicyView;
 
@@ -129,13 +130,15 @@ impl Writer {
         let dns = &policy.dns;
         let process = &policy.process;
 
-        let dns_table = self.dns_table(lists(&dns.allow, &dns.alert, &dns.deny));
+        let dns_rules = lists(&dns.allow, &dns.alert, &dns.deny);
+        let dns_table = self.dns_table(dns_rules.filter(|(p, _)| pattern::is_normal_dns(p)));
 
         let mut paths: HashMap<&str, Verdict> = HashMap::new();
         let mut names: HashMap<&str, Verdict> = HashMap::new();
         let mut path_globs: HashMap<&str, Verdict> = HashMap::new();
         let mut name_globs: HashMap<&str, Verdict> = HashMap::new();
-        for (pattern, v) in lists(&process.allow, &process.alert, &process.deny) {
+        let process_rules = lists(&process.allow, &process.alert, &process.deny);
+        for (pattern, v) in process_rules.filter(|(p, _)| pattern::is_normal_process(p)) {
             let map = match (pattern.contains('/'), glob::is_glob(pattern.as_bytes())) {
                 (true, false) => &mut paths,
                 (false, false) => &mut names,

@@ -144,3 +144,29 @@ pub(crate) fn process(raw: &str) -> Result<String, String> {
     }
     Ok(raw.to_string())
 }
+
+/// Whether a DNS pattern is already in the normal form [`dns`] produces. The compiler skips
+/// any other (a `Policy` built by hand rather than parsed), so the blob never holds a name
+/// its fixed-size fields cannot describe.
+pub(crate) fn is_normal_dns(pattern: &str) -> bool {
+    let base = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let labels = base.split('.').count();
+    let max = if base.len() == pattern.len() {
+        MAX_NAME_TEXT
+    } else {
+        MAX_NAME_TEXT - 2
+    };
+    let min_labels = if base.len() == pattern.len() { 1 } else { 2 };
+    base.len() <= max
+        && labels >= min_labels
+        && base.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether a process pattern passes [`process`] unchanged (see [`is_normal_dns`]).
+pub(crate) fn is_normal_process(pattern: &str) -> bool {
+    process(pattern).is_ok()
+}

@@ -385,3 +385,26 @@ fn duplicate_toml_key_is_a_syntax_error() {
         "{e}"
     );
 }
+
+#[test]
+fn hand_built_policy_with_invalid_patterns_compiles_without_them() {
+    let mut p = policy(
+        "[dns]\ndefault = \"allow\"\ndeny = [\"evil.example\"]\n[process]\ndefault = \"allow\"\n",
+    );
+    p.dns.deny.push(format!("{}.example", "a".repeat(300)));
+    p.dns.deny.push("UPPER.example".to_string());
+    p.process.deny.push("relative/path".to_string());
+    p.process.deny.push("nc".to_string());
+    let c = p.compile();
+    let v = c.view();
+    assert_eq!(dns(&p, "evil.example"), "deny dns.deny:evil.example");
+    assert_eq!(dns(&p, "upper.example"), "allow dns.default");
+    assert_eq!(
+        v.decide_process(b"/relative/path").rule.to_string(),
+        "process.default"
+    );
+    assert_eq!(
+        v.decide_process(b"/bin/nc").rule.to_string(),
+        "process.deny:nc"
+    );
+}
