@@ -43,6 +43,8 @@ pub struct Spec {
     /// `user` of the container definition as uid and gid.
     pub user: Option<(u32, u32)>,
     pub workdir: String,
+    /// The task's hostname (own UTS namespace, like a container).
+    pub hostname: String,
     pub stdout: File,
     pub stderr: File,
 }
@@ -220,6 +222,17 @@ fn run_steps(root: &CString, steps: &[Step]) -> std::io::Result<()> {
     Ok(())
 }
 
+fn set_hostname(hostname: &CString) -> std::io::Result<()> {
+    // SAFETY: unshare/sethostname on a prepared string.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWUTS))?;
+        check(libc::sethostname(
+            hostname.as_ptr(),
+            hostname.as_bytes().len(),
+        ))
+    }
+}
+
 fn enter_root(root: &CString, workdir: &CString) -> std::io::Result<()> {
     // SAFETY: chroot/chdir on prepared strings.
     unsafe {
@@ -253,6 +266,7 @@ pub fn spawn(netns: &NetNs, spec: Spec) -> Result<Child> {
     let steps = plan(&spec.root, &spec.binds)?;
     let root = cstring(&spec.root)?;
     let workdir = cstring(&spec.workdir)?;
+    let hostname = cstring(&spec.hostname)?;
     let net = netns.open()?;
     let user = spec.user;
     let mut command = Command::new(program);
@@ -268,6 +282,7 @@ pub fn spawn(netns: &NetNs, spec: Spec) -> Result<Child> {
     unsafe {
         command.pre_exec(move || {
             setns_raw(&net, libc::CLONE_NEWNET)?;
+            set_hostname(&hostname)?;
             run_steps(&root, &steps)?;
             enter_root(&root, &workdir)?;
             drop_privileges(user)
@@ -310,6 +325,8 @@ pub fn exec_command(netns: &NetNs, pid: u32, argv: &[&str]) -> Result<Command> {
     };
     let mnt = File::open(format!("/proc/{pid}/ns/mnt"))
         .with_context(|| format!("opening the mount namespace of {pid}"))?;
+    let uts = File::open(format!("/proc/{pid}/ns/uts"))
+        .with_context(|| format!("opening the UTS namespace of {pid}"))?;
     let root = File::open(format!("/proc/{pid}/root"))
         .with_context(|| format!("opening the root of {pid}"))?;
     let net = netns.open()?;
@@ -325,6 +342,7 @@ pub fn exec_command(netns: &NetNs, pid: u32, argv: &[&str]) -> Result<Command> {
         command.pre_exec(move || {
             use std::os::fd::AsRawFd;
             setns_raw(&net, libc::CLONE_NEWNET)?;
+            setns_raw(&uts, libc::CLONE_NEWUTS)?;
             setns_raw(&mnt, libc::CLONE_NEWNS)?;
             check(libc::fchdir(root.as_raw_fd()))?;
             check(libc::chroot(c".".as_ptr()))?;

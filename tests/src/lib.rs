@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod container;
 pub mod netns;
+pub mod report;
 pub mod require;
 pub mod scenario;
 pub mod shim;

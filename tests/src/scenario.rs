@@ -287,6 +287,8 @@ impl Scenario {
 pub struct PolicyEdit {
     /// The text the policy file got.
     pub policy: String,
+    /// Audit events written before the edit (the worker's attempts).
+    pub events_before: usize,
     /// A long-running process in the worker (python): a lookup of the newly denied name
     /// fails, and a launch of the newly denied program fails.
     pub running_process_name: Option<Duration>,
@@ -344,12 +346,14 @@ impl Scenario {
         let original = std::fs::read_to_string(&self.live_policy)
             .with_context(|| format!("reading {}", self.live_policy.display()))?;
         let policy = edited_policy(&original)?;
+        let events_before = self.audit_events().len();
         let tmp = self.live_policy.with_extension("toml.edit");
         std::fs::write(&tmp, &policy)?;
         let edited_at = Instant::now();
         std::fs::rename(&tmp, &self.live_policy)?;
         let mut edit = PolicyEdit {
             policy,
+            events_before,
             running_process_name: None,
             running_process_program: None,
             sidecar: None,

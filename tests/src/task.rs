@@ -27,6 +27,13 @@ use serde_json::Value;
 use crate::container::{self, Bind, Spec};
 use crate::netns::NetNs;
 
+/// The task's hostname, in the form Fargate gives awsvpc tasks (the ENI's private DNS name).
+pub const HOSTNAME: &str = "ip-10-0-1-23.ec2.internal";
+
+/// `/etc/hosts` of every container: what Fargate writes (localhost and the task's hostname).
+const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n\
+                     127.0.0.1 ip-10-0-1-23.ec2.internal ip-10-0-1-23\n";
+
 /// Docker's default `PATH`, which images normally keep.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -122,7 +129,7 @@ pub fn container_env(def: &Value, name: &str) -> Result<Vec<(String, String)>> {
     };
     let mut env: BTreeMap<String, String> = [
         ("PATH", DEFAULT_PATH),
-        ("HOSTNAME", name),
+        ("HOSTNAME", HOSTNAME),
         ("HOME", home),
         ("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE"),
     ]
@@ -254,6 +261,9 @@ impl LocalTask {
         };
         std::fs::write(&resolv, resolv_text)?;
         std::fs::set_permissions(&resolv, std::fs::Permissions::from_mode(0o644))?;
+        let hosts = dir.join("hosts");
+        std::fs::write(&hosts, HOSTS)?;
+        std::fs::set_permissions(&hosts, std::fs::Permissions::from_mode(0o644))?;
 
         let mut binds = vec![
             Bind {
@@ -336,6 +346,7 @@ impl LocalTask {
             workdir: str_field(&def, "workingDirectory")
                 .unwrap_or("/")
                 .to_string(),
+            hostname: HOSTNAME.to_string(),
             stdout: File::create(&stdout)?,
             stderr: File::create(&stderr)?,
         };

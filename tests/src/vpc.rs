@@ -209,7 +209,13 @@ impl Internet {
     ) -> Result<Internet> {
         let log = dir.join("internet.log");
         File::create(&log)?;
-        let mut command = Command::new("python3");
+        // Debian's python3 directly: a version manager's shim on PATH (pyenv) costs a second.
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut command = Command::new(python);
         command.arg("-c").arg(SERVER).arg(&log);
         for ip in hosts {
             command.arg(format!("{ip}:80"));

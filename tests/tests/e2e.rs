@@ -191,6 +191,12 @@ fn check_attempts(run: &Scenario) {
 /// Phase 2: every block is an audit event with what a responder needs.
 fn check_audit(run: &Scenario) {
     let all = run.audit_events();
+    // A normal web server start (it looks up the task's own hostname) is not blocked.
+    let web = events(&all, &[("container", WEB)]);
+    assert!(
+        web.is_empty(),
+        "audit: the web container's normal start was reported: {web:?}"
+    );
     let log = run.audit_log();
     let show = || {
         format!(
@@ -368,12 +374,23 @@ fn check_policy_with_dig(run: &Scenario, root: &std::path::Path) {
     let out = run
         .check_policy(&script, &root.join("examples/expectations"))
         .unwrap_or_else(|e| panic!("check-policy: {e:#}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "check-policy failed ({}):\n{}{}",
+        "check-policy failed ({}):\n{stdout}{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    let expectations =
+        std::fs::read_to_string(root.join("examples/expectations")).expect("expectations");
+    let count = expectations
+        .lines()
+        .filter(|l| l.trim_start().starts_with("allow ") || l.trim_start().starts_with("deny "))
+        .count();
+    assert!(count >= 6, "examples/expectations lost its lines");
+    assert!(
+        stdout.contains(&format!("{count} passed, 0 failed")),
+        "check-policy did not check all {count} expectations:\n{stdout}"
     );
 }
 
