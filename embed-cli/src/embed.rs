@@ -168,6 +168,7 @@ fn embed_task(
         };
         let mut tokens = Vec::new();
         let image = options.image_config(app.name_str());
+        let fresh = !entrypoint::is_wrapped(map.get(&style.key("entryPoint")));
         entrypoint::wrap(map, style, &app.path, &app.name, image, &mut tokens)?;
         environment::add(
             map,
@@ -175,6 +176,7 @@ fn embed_task(
             &app.path,
             &app.name,
             options.fail.map(FailMode::as_str),
+            fresh,
             &mut tokens,
             warnings,
         )?;

@@ -25,13 +25,16 @@ pub const GUARD_VARIABLES: [&str; 5] = [
 ];
 
 /// Adds the `GUARD_*` variables (in name order, after the container's own), keeping any the
-/// container already sets, and extends LD_PRELOAD.
+/// container already sets, and extends LD_PRELOAD. `fresh`: the container was not protected
+/// before this run, so every `GUARD_*` variable it has is its own (recorded as kept).
+#[allow(clippy::too_many_arguments)]
 pub fn add(
     container: &mut Map<String, Value>,
     style: Style,
     path: &str,
     name: &Value,
     fail: Option<&str>,
+    fresh: bool,
     tokens: &mut Vec<Token>,
     warnings: &mut Vec<String>,
 ) -> Result<(), EmbedError> {
@@ -65,6 +68,13 @@ pub fn add(
             ));
         }
     };
+    if fresh {
+        for var in GUARD_VARIABLES {
+            if existing.iter().any(|(n, _)| n == var) {
+                tokens.push(Token::Kept(var.to_string()));
+            }
+        }
+    }
     let mut missing = Vec::new();
     for (var, value) in wanted {
         match existing.iter().find(|(n, _)| n == var) {
@@ -129,9 +139,15 @@ fn extend_preload(
     }
 }
 
-/// Takes the `GUARD_*` variables out and, when the record says so, the library off
-/// LD_PRELOAD.
-pub fn remove(container: &mut Map<String, Value>, style: Style, preload_extended: bool) {
+/// Takes the `GUARD_*` variables out (except those the record says the container had itself)
+/// and, when the record says so, the library off LD_PRELOAD.
+pub fn remove(container: &mut Map<String, Value>, style: Style, tokens: &[Token]) {
+    let preload_extended = tokens.contains(&Token::PreloadExtended);
+    let kept = |var: &str| {
+        tokens
+            .iter()
+            .any(|t| matches!(t, Token::Kept(k) if k == var))
+    };
     let env_key = style.key("environment");
     let name_key = style.key("name");
     let value_key = style.key("value");
@@ -140,7 +156,7 @@ pub fn remove(container: &mut Map<String, Value>, style: Style, preload_extended
     };
     items.retain(|item| {
         let var = item.get(&name_key).and_then(Value::as_str);
-        !var.is_some_and(|v| GUARD_VARIABLES.contains(&v))
+        !var.is_some_and(|v| GUARD_VARIABLES.contains(&v) && !kept(v))
     });
     if !preload_extended {
         return;

@@ -11,6 +11,7 @@
 //! | `KEY=absent` | KEY was not there (entryPoint/command filled from `--image-config`) | deletes KEY |
 //! | `KEY=[]`, `KEY={}`, `KEY=null` | KEY was that empty value | puts it back |
 //! | `LD_PRELOAD=extended` | the preload library was appended to LD_PRELOAD | strips it |
+//! | `VAR=kept` | the container set this `GUARD_*` variable itself | keeps it |
 //! | `SYS_PTRACE=added` | `--ptrace` added the capability | takes it out |
 //!
 //! KEY is a dotted path inside the container in the document's spelling
@@ -31,6 +32,8 @@ pub enum Token {
     PreloadExtended,
     /// SYS_PTRACE was added to linuxParameters.capabilities.add.
     PtraceAdded,
+    /// The container set this `GUARD_*` variable before embed ran.
+    Kept(String),
 }
 
 const PRELOAD_TOKEN: &str = "LD_PRELOAD=extended";
@@ -43,6 +46,7 @@ impl Token {
             Token::Was(key, Some(value)) => format!("{key}={value}"),
             Token::PreloadExtended => PRELOAD_TOKEN.to_string(),
             Token::PtraceAdded => PTRACE_TOKEN.to_string(),
+            Token::Kept(var) => format!("{var}=kept"),
         }
     }
 
@@ -54,6 +58,7 @@ impl Token {
         }
         let (key, state) = token.split_once('=')?;
         let value = match state {
+            "kept" => return (!key.is_empty()).then(|| Token::Kept(key.to_string())),
             "absent" => None,
             "[]" => Some(Value::Array(Vec::new())),
             "{}" => Some(Value::Object(Map::new())),
@@ -96,7 +101,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Token>, EmbedError> {
             Token::parse(token).ok_or_else(|| EmbedError::Record {
                 path: path.to_string(),
                 message: format!(
-                    "unknown token {token:?} in the {LABEL} label (expected KEY=absent, KEY=[], KEY={{}}, KEY=null, {PRELOAD_TOKEN} or {PTRACE_TOKEN})"
+                    "unknown token {token:?} in the {LABEL} label (expected KEY=absent, KEY=[], KEY={{}}, KEY=null, VAR=kept, {PRELOAD_TOKEN} or {PTRACE_TOKEN})"
                 ),
             })
         })
@@ -116,11 +121,12 @@ mod tests {
             Token::Was("command".into(), Some(Value::Null)),
             Token::PreloadExtended,
             Token::PtraceAdded,
+            Token::Kept("GUARD_FAIL".into()),
         ];
         let text = merge(None, &tokens);
         assert_eq!(
             text,
-            "entryPoint=absent environment=[] dockerLabels={} command=null LD_PRELOAD=extended SYS_PTRACE=added"
+            "entryPoint=absent environment=[] dockerLabels={} command=null LD_PRELOAD=extended SYS_PTRACE=added GUARD_FAIL=kept"
         );
         assert_eq!(parse(&text, "x"), Ok(tokens));
         assert!(parse("bogus", "x").is_err());

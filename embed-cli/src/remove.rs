@@ -47,18 +47,25 @@ fn restore(
     sidecars: &[Value],
 ) -> Result<(), EmbedError> {
     let labels_key = style.key("dockerLabels");
-    let tokens = match map.get_mut(&labels_key).and_then(Value::as_object_mut) {
-        Some(labels) => match labels.shift_remove(record::LABEL) {
-            Some(Value::String(text)) => {
-                record::parse(&text, &join(&join(path, &labels_key), record::LABEL))?
-            }
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
+    let label = map
+        .get_mut(&labels_key)
+        .and_then(Value::as_object_mut)
+        .and_then(|labels| labels.shift_remove(record::LABEL));
+    let tokens = match &label {
+        Some(Value::String(text)) => {
+            record::parse(text, &join(&join(path, &labels_key), record::LABEL))?
+        }
+        _ => Vec::new(),
     };
     let wrapped = entrypoint::unwrap(map.get_mut(&style.key("entryPoint")));
-    environment::remove(map, style, tokens.contains(&Token::PreloadExtended));
+    // Entries naming the sidecar would dangle once it is gone, wherever they are.
     links::remove(map, style, sidecars);
+    if !wrapped && label.is_none() {
+        // Not a container embed protected (a FireLens router, an --exclude'd one): its own
+        // GUARD_* variables are its business.
+        return Ok(());
+    }
+    environment::remove(map, style, &tokens);
     if tokens.contains(&Token::PtraceAdded) {
         capabilities::remove(map, style);
     }
@@ -73,16 +80,18 @@ fn restore(
         return Ok(());
     }
     // Keys embed created: gone again once empty, unless the record says they were there.
-    let [linux, caps, add] = capabilities::paths(style);
-    let created = [
-        add,
-        caps,
-        linux,
-        labels_key,
+    // linuxParameters and dockerLabels are only touched for SYS_PTRACE and the record.
+    let mut created = vec![
         style.key("environment"),
         style.key("volumesFrom"),
         style.key("dependsOn"),
     ];
+    if tokens.contains(&Token::PtraceAdded) {
+        created.extend(capabilities::paths(style).into_iter().rev());
+    }
+    if label.is_some() {
+        created.push(labels_key);
+    }
     for key in &created {
         if !restored.contains(&key.as_str()) && is_empty_at(map, key) {
             set_path(map, key, None);
