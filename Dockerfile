@@ -22,7 +22,10 @@ VOLUME /guard
 # definition's healthCheck); it is here for `docker run`.
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/guard/bin/dns-guard", "health"]
 
-# guard-embed writes the full command line (with the policy source) into the task definition;
-# this default serves a policy mounted at /etc/taskguard/policy.toml.
+# guard-embed writes the full command line into the task definition. Its default policy source,
+# like this CMD, is /guard/policy.toml, which a derived image adds:
+#     FROM taskguard
+#     COPY policy.toml /guard/policy.toml
+# (or embed with --policy-url to poll a policy over http(s) instead).
 ENTRYPOINT ["/guard/bin/dns-guard", "serve", "--run-dir", "/guard/run"]
-CMD ["--policy", "/etc/taskguard/policy.toml"]
+CMD ["--policy", "/guard/policy.toml"]

@@ -288,3 +288,49 @@ fn dns_guard_runs_on_the_image_glibc() {
         "dns-guard needs glibc {needed:?}, newer than the image's 2.36: build it on Debian 12"
     );
 }
+
+/// The image's default policy (CMD) is the one guard-embed's sidecar reads by default, so a
+/// derived image that adds `/guard/policy.toml` works both with `docker run` and in a task.
+#[test]
+fn dockerfile_default_policy_is_guard_embeds_default() {
+    let instructions = dockerfile();
+    let cmd = instructions
+        .iter()
+        .find(|i| i.keyword == "CMD")
+        .expect("Dockerfile has no CMD");
+    let cmd = exec_form(&cmd.args, "CMD");
+    let image_policy = cmd
+        .iter()
+        .position(|a| a == "--policy")
+        .and_then(|i| cmd.get(i + 1));
+
+    let work = std::env::temp_dir().join(format!("taskguard-dist-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("temp dir");
+    let out = work.join("embedded.json");
+    let status = Command::new(artifacts::workspace_bin("guard-embed"))
+        .arg("embed")
+        .arg(artifacts::workspace_root().join("examples/task-definition.json"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--sidecar-image", "taskguard:test"])
+        .status()
+        .expect("running guard-embed");
+    assert!(status.success(), "guard-embed embed failed on the example");
+    let task: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("embed output")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&work);
+    let sidecar = task["containerDefinitions"]
+        .as_array()
+        .and_then(|defs| defs.iter().find(|d| d["name"] == contract::SIDECAR_NAME))
+        .expect("no sidecar in guard-embed's output");
+    let entry: Vec<String> =
+        serde_json::from_value(sidecar["entryPoint"].clone()).expect("sidecar entryPoint");
+    let embed_policy = entry
+        .iter()
+        .position(|a| a == "--policy")
+        .and_then(|i| entry.get(i + 1));
+    assert_eq!(
+        image_policy, embed_policy,
+        "Dockerfile CMD policy vs guard-embed's default"
+    );
+}
