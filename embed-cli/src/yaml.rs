@@ -211,7 +211,7 @@ fn emit_sequence(items: &[Value], n: usize, out: &mut String) {
             emit_block(item, n + 2, &mut nested);
             indent(out, n);
             out.push_str("- ");
-            out.push_str(&nested[n + 2..]);
+            out.push_str(nested.get(n + 2..).unwrap_or(&nested));
         }
     }
 }
