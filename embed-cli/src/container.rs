@@ -1,7 +1,7 @@
 //! The containers of one task definition: which is the sidecar, which are app containers to
 //! protect, which are left alone, and the checks every definition must pass first.
 
-use guard_contract::BIN_DNS_GUARD;
+use guard_contract::{BIN_DNS_GUARD, VOLUME};
 use serde_json::{Map, Value};
 
 use crate::error::EmbedError;
@@ -152,6 +152,36 @@ fn check_linux(task: &Task<'_>) -> Result<(), EmbedError> {
             path: join(&task.task_path("runtimePlatform"), &family_key),
             family: family.clone(),
         });
+    }
+    Ok(())
+}
+
+/// Fails when an app container mounts something of its own where the sidecar's volume goes.
+pub fn check_mount_points(
+    container: &Map<String, Value>,
+    style: Style,
+    path: &str,
+) -> Result<(), EmbedError> {
+    let key = style.key("mountPoints");
+    let Some(Value::Array(mounts)) = container.get(&key) else {
+        return Ok(());
+    };
+    let target_key = style.key("containerPath");
+    for (i, mount) in mounts.iter().enumerate() {
+        let Some(target) = mount.get(&target_key).and_then(Value::as_str) else {
+            continue;
+        };
+        let inside = target
+            .strip_prefix(VOLUME)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if inside {
+            return Err(EmbedError::invalid(
+                format!("{}[{i}].{target_key}", join(path, &key)),
+                format!(
+                    "a path outside {VOLUME}, found {target} ({VOLUME} is where the TaskGuard sidecar's volume is mounted)"
+                ),
+            ));
+        }
     }
     Ok(())
 }

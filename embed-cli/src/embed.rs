@@ -12,6 +12,9 @@ use crate::record::{self, Token};
 use crate::sidecar::{self, PolicySource};
 use crate::{Output, capabilities, environment, fill, links, resources};
 
+/// ECS's fixed limit of containers per task definition.
+const MAX_CONTAINERS: usize = 10;
+
 /// `GUARD_FAIL` for the app containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailMode {
@@ -159,7 +162,27 @@ fn embed_task(
         return Ok(());
     }
     let task_memory = task.has_task_level && task.get("memory").is_some_and(|m| !m.is_null());
+    let containers_path = task.containers_path.clone();
     let definitions = container::definitions(task)?;
+    if sidecar_index.is_none() && definitions.len() >= MAX_CONTAINERS {
+        return Err(EmbedError::invalid(
+            if containers_path.is_empty() {
+                "top level".to_string()
+            } else {
+                containers_path
+            },
+            format!(
+                "at most {} containers so the sidecar fits (ECS allows {MAX_CONTAINERS} per task definition), found {}",
+                MAX_CONTAINERS - 1,
+                definitions.len()
+            ),
+        ));
+    }
+    for app in &apps {
+        if let Some(Value::Object(map)) = definitions.get(app.index) {
+            container::check_mount_points(map, style, &app.path)?;
+        }
+    }
     let log = sidecar::log_configuration(definitions, &containers, style, sidecar_name);
 
     for app in apps {

@@ -147,7 +147,18 @@ fn options(args: &EmbedArgs) -> Result<Options, String> {
     if args.sidecar_image.trim().is_empty() {
         return Err("--sidecar-image: expected an image reference".into());
     }
-    options.sidecar_name = args.sidecar_name.clone();
+    let name = &args.sidecar_name;
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(format!(
+            "--sidecar-name {name}: expected 1 to 255 letters, digits, hyphens or underscores (an ECS container name)"
+        ));
+    }
+    options.sidecar_name = name.clone();
     if let Some(url) = &args.policy_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(format!(

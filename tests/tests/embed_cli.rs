@@ -22,7 +22,8 @@ fn guard_embed(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("guard-embed runs");
     if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(stdin.as_bytes()).expect("stdin");
+        // guard-embed may exit (on a flag error) without reading stdin.
+        let _ = pipe.write_all(stdin.as_bytes());
     }
     child.wait_with_output().expect("guard-embed finishes")
 }
@@ -278,6 +279,17 @@ fn flags_are_checked_before_anything_is_read() {
         "",
     );
     assert_one_line_error(&missing, &["/nonexistent/task.json", "cannot read"]);
+    let out = guard_embed(
+        &[
+            "embed",
+            "--sidecar-image",
+            IMAGE,
+            "--sidecar-name",
+            "task guard",
+        ],
+        WEB,
+    );
+    assert_one_line_error(&out, &["--sidecar-name task guard", "ECS container name"]);
     let usage = guard_embed(&["embed"], WEB);
     assert_eq!(
         usage.status.code(),

@@ -242,6 +242,17 @@ const CASES: &[Case] = &[
         &[],
         false,
     ),
+    // ECS allows ten containers; the sidecar would be the eleventh.
+    case("ten-containers", Inputs, "ten-containers.json", &[], false),
+    case(
+        "ten-containers-one-excluded",
+        Inputs,
+        "ten-containers.json",
+        &["--exclude", "c9"],
+        false,
+    ),
+    // A mount where the sidecar's volume goes would shadow it.
+    case("guard-mount", Inputs, "guard-mount.json", &[], false),
 ];
 
 fn dir(d: Dir) -> PathBuf {
@@ -271,8 +282,8 @@ fn run(cwd: &Path, args: &[String], stdin: Option<&str>) -> Output {
     command.stderr(std::process::Stdio::piped());
     let mut child = command.spawn().expect("guard-embed runs");
     if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(stdin.unwrap_or("").as_bytes())
-            .expect("stdin");
+        // guard-embed may exit (on a flag error) without reading stdin.
+        let _ = pipe.write_all(stdin.unwrap_or("").as_bytes());
     }
     child.wait_with_output().expect("guard-embed finishes")
 }
