@@ -61,6 +61,9 @@ struct TaskSpec {
     task_memory: Option<&'static str>,
     ptrace: bool,
     fail: Option<bool>,
+    /// Containers (by index) passed to --exclude.
+    exclude: Vec<usize>,
+    sidecar_name: Option<&'static str>,
 }
 
 /// Strings that trip up naive rewriters and YAML writers.
@@ -172,15 +175,25 @@ fn task() -> impl Strategy<Value = TaskSpec> {
         prop_oneof![Just(None), Just(Some("2 gb")), Just(Some("512"))],
         any::<bool>(),
         prop::option::of(any::<bool>()),
+        prop::collection::vec(0usize..5, 0..2),
+        prop::option::weighted(0.2, prop_oneof![Just("guard"), Just("tg_2")]),
     )
         .prop_map(
-            |(containers, form, fargate, task_memory, ptrace, fail)| TaskSpec {
-                containers,
-                form,
-                fargate,
-                task_memory,
-                ptrace,
-                fail,
+            |(containers, form, fargate, task_memory, ptrace, fail, exclude, sidecar_name)| {
+                let exclude = exclude
+                    .into_iter()
+                    .filter(|i| *i < containers.len())
+                    .collect();
+                TaskSpec {
+                    containers,
+                    form,
+                    fargate,
+                    task_memory,
+                    ptrace,
+                    fail,
+                    exclude,
+                    sidecar_name,
+                }
             },
         )
 }
@@ -439,7 +452,8 @@ fn render(spec: &TaskSpec) -> String {
             "Parameters": { "Image": { "Type": "String" } },
             "Resources": {
                 "Logs": { "Type": "AWS::Logs::LogGroup", "Properties": { "RetentionInDays": 7 } },
-                "Task": { "Type": "AWS::ECS::TaskDefinition", "Properties": task },
+                "Task": { "Type": "AWS::ECS::TaskDefinition", "Properties": task.clone() },
+                "Second": { "Type": "AWS::ECS::TaskDefinition", "Properties": task },
             }
         }),
     };
@@ -460,7 +474,10 @@ fn options(spec: &TaskSpec) -> Options {
             FailMode::Closed
         }
     });
-    options.selection = Selection::default();
+    options.selection = selection(spec);
+    if let Some(sidecar) = spec.sidecar_name {
+        options.sidecar_name = sidecar.to_string();
+    }
     for (i, c) in spec.containers.iter().enumerate() {
         if let Some((entrypoint, cmd)) = &c.image {
             options.image_configs.push((
@@ -473,6 +490,13 @@ fn options(spec: &TaskSpec) -> Options {
         }
     }
     options
+}
+
+fn selection(spec: &TaskSpec) -> Selection {
+    Selection {
+        include: Vec::new(),
+        exclude: spec.exclude.iter().map(|i| name(*i)).collect(),
+    }
 }
 
 fn unset<T>(slot: &Slot<T>) -> bool {
@@ -509,13 +533,18 @@ fn effective(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
     #[test]
     fn embed_is_idempotent_reversible_and_registrable(spec in task()) {
         let input = render(&spec);
         let options = options(&spec);
-        let needs_image = spec.containers.iter().any(|c| !c.firelens && unset(&c.entry) && c.image.is_none());
+        let skipped = |i: usize, c: &ContainerSpec| c.firelens || spec.exclude.contains(&i);
+        let needs_image = spec
+            .containers
+            .iter()
+            .enumerate()
+            .any(|(i, c)| !skipped(i, c) && unset(&c.entry) && c.image.is_none());
         let result = guard_embed::embed(&input, &options);
         if needs_image {
             prop_assert!(matches!(result, Err(EmbedError::MissingEntryPoint { .. })), "{result:?}\n{input}");
@@ -533,22 +562,28 @@ proptest! {
         let new: Vec<String> = register_problems(&out).into_iter().filter(|p| !before.contains(p)).collect();
         prop_assert!(new.is_empty(), "{new:?}\n{out}");
 
-        let report = guard_embed::check(&out, &Selection::default()).expect("checks");
+        let report = guard_embed::check(&out, &selection(&spec)).expect("checks");
         prop_assert!(report.all_protected(), "{}\n{}", report.render(), out);
 
         let pascal = spec.form >= 3;
-        let (task_out, _, _) = task_definitions(&tree(&out)).remove(0);
-        let (task_in, _, _) = task_definitions(&tree(&canonical(&input))).remove(0);
         let key = if pascal { "ContainerDefinitions" } else { "containerDefinitions" };
-        for (i, c) in spec.containers.iter().enumerate() {
-            let after = effective(&task_out[key][i], pascal, c.image.as_ref());
-            let before = effective(&task_in[key][i], pascal, c.image.as_ref());
-            if c.firelens {
-                prop_assert_eq!(after, before);
-            } else {
-                let mut expected = vec![json!("/guard/bin/guard-exec"), json!("--")];
-                expected.extend(before);
-                prop_assert_eq!(after, expected, "container {}\n{}", i, out);
+        let all_skipped = spec.containers.iter().enumerate().all(|(i, c)| skipped(i, c));
+        let tasks_out = task_definitions(&tree(&out));
+        let tasks_in = task_definitions(&tree(&canonical(&input)));
+        prop_assert_eq!(tasks_out.len(), tasks_in.len());
+        for ((task_out, _, _), (task_in, _, _)) in tasks_out.iter().zip(&tasks_in) {
+            let added = task_out[key].as_array().map_or(0, Vec::len) - spec.containers.len();
+            prop_assert_eq!(added, usize::from(!all_skipped), "one sidecar per task\n{}", out);
+            for (i, c) in spec.containers.iter().enumerate() {
+                let after = effective(&task_out[key][i], pascal, c.image.as_ref());
+                let before = effective(&task_in[key][i], pascal, c.image.as_ref());
+                if skipped(i, c) {
+                    prop_assert_eq!(&task_out[key][i], &task_in[key][i], "skipped containers are untouched");
+                } else {
+                    let mut expected = vec![json!("/guard/bin/guard-exec"), json!("--")];
+                    expected.extend(before);
+                    prop_assert_eq!(after, expected, "container {}\n{}", i, out);
+                }
             }
         }
     }
