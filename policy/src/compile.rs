@@ -2,6 +2,7 @@
 //! [`crate::format`]), plus the canonical JSON and the version.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 
 use sha2::{Digest, Sha256};
 
@@ -101,6 +102,55 @@ fn lists<'p>(
         .chain(deny.iter().map(tag(Verdict::Deny)))
 }
 
+/// A map that keeps its keys in first-insertion order, so that the blob built from it is
+/// the same on every run (the policy's lists are sorted), without sorting 100k keys again.
+struct Merged<'p, T> {
+    index: HashMap<&'p str, usize, BuildHasherDefault<KeyHasher>>,
+    items: Vec<(&'p str, T)>,
+}
+
+impl<T> Default for Merged<'_, T> {
+    fn default() -> Self {
+        Merged {
+            index: HashMap::default(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<'p, T> Merged<'p, T> {
+    fn with_capacity(n: usize) -> Self {
+        Merged {
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            items: Vec::with_capacity(n),
+        }
+    }
+
+    fn entry(&mut self, key: &'p str, init: T) -> &mut T {
+        let next = self.items.len();
+        let i = *self.index.entry(key).or_insert(next);
+        if i == next {
+            self.items.push((key, init));
+        }
+        &mut self.items[i].1
+    }
+}
+
+/// The blob's own key hash, for the compiler's maps (SipHash's flooding resistance buys
+/// nothing for keys from the policy itself, and costs a tenth of the compile time).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = self.0.rotate_left(5) ^ hash::hash(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Default)]
 struct DnsKey {
     exact: Option<Verdict>,
@@ -131,12 +181,16 @@ impl Writer {
         let process = &policy.process;
 
         let dns_rules = lists(&dns.allow, &dns.alert, &dns.deny);
-        let dns_table = self.dns_table(dns_rules.filter(|(p, _)| pattern::is_normal_dns(p)));
+        let dns_count = dns.allow.len() + dns.alert.len() + dns.deny.len();
+        let dns_table = self.dns_table(
+            dns_count,
+            dns_rules.filter(|(p, _)| pattern::is_normal_dns(p)),
+        );
 
-        let mut paths: HashMap<&str, Verdict> = HashMap::new();
-        let mut names: HashMap<&str, Verdict> = HashMap::new();
-        let mut path_globs: HashMap<&str, Verdict> = HashMap::new();
-        let mut name_globs: HashMap<&str, Verdict> = HashMap::new();
+        let mut paths = Merged::default();
+        let mut names = Merged::default();
+        let mut path_globs = Merged::default();
+        let mut name_globs = Merged::default();
         let process_rules = lists(&process.allow, &process.alert, &process.deny);
         for (pattern, v) in process_rules.filter(|(p, _)| pattern::is_normal_process(p)) {
             let map = match (pattern.contains('/'), glob::is_glob(pattern.as_bytes())) {
@@ -145,7 +199,7 @@ impl Writer {
                 (true, true) => &mut path_globs,
                 (false, true) => &mut name_globs,
             };
-            let e = map.entry(pattern).or_insert(v);
+            let e = map.entry(pattern, v);
             *e = (*e).max(v);
         }
         let path_table = self.exact_table(paths);
@@ -193,20 +247,23 @@ impl Writer {
     }
 
     /// One slot per base name, holding both its exact and its wildcard verdict.
-    fn dns_table<'p>(&mut self, rules: impl Iterator<Item = (&'p str, Verdict)>) -> Section {
-        let mut keys: HashMap<&str, DnsKey> = HashMap::new();
+    fn dns_table<'p>(
+        &mut self,
+        count: usize,
+        rules: impl Iterator<Item = (&'p str, Verdict)>,
+    ) -> Section {
+        let mut keys: Merged<DnsKey> = Merged::with_capacity(count);
         for (pattern, v) in rules {
             let (base, wild) = match pattern.strip_prefix("*.") {
                 Some(base) => (base, true),
                 None => (pattern, false),
             };
-            let key = keys.entry(base).or_default();
+            let key = keys.entry(base, DnsKey::default());
             let slot = if wild { &mut key.wild } else { &mut key.exact };
             *slot = Some(slot.map_or(v, |old| old.max(v)));
         }
-        let mut keys: Vec<(&str, DnsKey)> = keys.into_iter().collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
         let entries: Vec<(u64, Vec<u8>)> = keys
+            .items
             .iter()
             .map(|(base, key)| {
                 let text = format!("*.{base}");
@@ -226,10 +283,9 @@ impl Writer {
     }
 
     /// An exact-match table (paths or file names).
-    fn exact_table(&mut self, keys: HashMap<&str, Verdict>) -> Section {
-        let mut keys: Vec<_> = keys.into_iter().collect();
-        keys.sort();
+    fn exact_table(&mut self, keys: Merged<Verdict>) -> Section {
         let entries: Vec<(u64, Vec<u8>)> = keys
+            .items
             .iter()
             .map(|(key, v)| {
                 let mut slot = self.intern(key.as_bytes()).to_le_bytes().to_vec();
@@ -243,10 +299,10 @@ impl Writer {
     }
 
     /// The glob array (bucketed) and its prefix and suffix indexes.
-    fn glob_set(&mut self, globs: HashMap<&str, Verdict>) -> [Section; 3] {
+    fn glob_set(&mut self, globs: Merged<Verdict>) -> [Section; 3] {
         // (is suffix key, key) -> globs, each bucket sorted best first.
         let mut buckets: BTreeMap<(bool, &[u8]), Bucket> = BTreeMap::new();
-        for (pattern, v) in globs {
+        for (pattern, v) in globs.items {
             let bytes = pattern.as_bytes();
             let first = bytes
                 .iter()

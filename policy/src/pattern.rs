@@ -1,5 +1,7 @@
 //! Validating and normalising one pattern. Each error is a reason that says what is expected.
 
+use std::borrow::Cow;
+
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 
 /// Longest DNS name in text form, without the trailing dot.
@@ -30,14 +32,26 @@ pub(crate) fn dns(raw: &str) -> Result<String, String> {
     if base.split('.').any(str::is_empty) {
         return Err("empty label (a leading dot or two dots in a row); expected labels of 1 to 63 characters".into());
     }
-    let ascii = Uts46::new()
-        .to_ascii(
-            base.as_bytes(),
-            AsciiDenyList::EMPTY,
-            Hyphens::Allow,
-            DnsLength::Ignore,
-        )
-        .map_err(|_| format!("`{base}` is not a valid internationalised domain name (UTS 46)"))?;
+    // UTS 46 maps plain ASCII to its lower case and nothing else (the ASCII checks follow
+    // below); only Unicode and `xn--` labels need the full processing.
+    let plain = base.is_ascii()
+        && !base
+            .split('.')
+            .any(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")));
+    let ascii: Cow<'_, str> = if plain {
+        Cow::Owned(base.to_ascii_lowercase())
+    } else {
+        Uts46::new()
+            .to_ascii(
+                base.as_bytes(),
+                AsciiDenyList::EMPTY,
+                Hyphens::Allow,
+                DnsLength::Ignore,
+            )
+            .map_err(|_| {
+                format!("`{base}` is not a valid internationalised domain name (UTS 46)")
+            })?
+    };
     let mut labels = 0;
     for label in ascii.split('.') {
         labels += 1;

@@ -221,3 +221,17 @@ fn non_string_element_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn ascii_and_unicode_paths_normalise_alike() {
+    // Plain ASCII skips the IDNA machinery; the result must be what UTS 46 gives.
+    assert_eq!(
+        normalised("MiXeD-Case_1.Example.COM"),
+        ["mixed-case_1.example.com"]
+    );
+    assert_eq!(
+        normalised("XN--BCHER-KVA.example"),
+        ["xn--bcher-kva.example"]
+    );
+    assert_eq!(normalised("Bücher.EXAMPLE"), ["xn--bcher-kva.example"]);
+}
