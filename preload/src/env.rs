@@ -133,11 +133,12 @@ fn patched<R>(
             n += 1;
         }
     }
-    if m.preload && m.preload_index.is_none() {
-        if let Some(slot) = vec.get_mut(n) {
-            *slot = preload.as_ptr();
-            n += 1;
-        }
+    if m.preload
+        && m.preload_index.is_none()
+        && let Some(slot) = vec.get_mut(n)
+    {
+        *slot = preload.as_ptr();
+        n += 1;
     }
     for (i, missing) in m.guards.iter().enumerate() {
         if let (true, Some(entry), Some(slot)) = (*missing, cfg.inject.get(i), vec.get_mut(n)) {

@@ -62,7 +62,7 @@ fn init() {
     });
     own_path(&mut cfg.self_lib);
     let mut exe = [0u8; 1024];
-    if let Some(n) = sys::readlink(c"/proc/self/exe".as_ptr(), &mut exe) {
+    if let Some(n) = sys::readlink(c"/proc/self/exe", &mut exe) {
         cfg.exe.set(exe.get(..n).unwrap_or(&[]));
     }
     crate::exec::register_variadic();
@@ -84,6 +84,7 @@ fn own_path(out: &mut Buf<1024>) {
 }
 
 /// Runs before `main` of every program that has the shim preloaded.
+#[cfg_attr(test, allow(dead_code))]
 extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
     init();
     let Some(cfg) = config() else { return };
@@ -118,7 +119,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
         let mut invoked = PathBuf::new();
         if path::absolute(argv0, &mut invoked)
             && invoked.as_bytes() != exe.as_bytes()
-            && sys::stat(invoked.as_ptr()).is_some()
+            && sys::stat(invoked.as_cstr()).is_some()
             && denied(&invoked)
         {
             // SAFETY: as above.
@@ -127,6 +128,8 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     }
 }
 
+// Not in the unit-test binary of this crate: it would decide about the test runner itself.
+#[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;

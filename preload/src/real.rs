@@ -33,11 +33,11 @@ impl Real {
     pub fn resolve(&self) {
         // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
         let mut p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
-        if p.is_null() {
-            if let Some(alt) = self.alt {
-                // SAFETY: as above.
-                p = unsafe { libc::dlsym(libc::RTLD_NEXT, alt.as_ptr()) };
-            }
+        if p.is_null()
+            && let Some(alt) = self.alt
+        {
+            // SAFETY: as above.
+            p = unsafe { libc::dlsym(libc::RTLD_NEXT, alt.as_ptr()) };
         }
         self.ptr.store(p as usize, Ordering::Release);
     }

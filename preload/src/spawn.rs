@@ -22,8 +22,9 @@ type SpawnFn = unsafe extern "C" fn(
     Argv,
 ) -> c_int;
 
-/// Shared body of the four spawn calls (`pid` is a `pid_t*` or, for pidfd_spawn, an `int*`;
+/// Shared body of the four spawn calls (the C signature dictates the argument count) (`pid` is a `pid_t*` or, for pidfd_spawn, an `int*`;
 /// both are passed through untouched). Failure is the error number, as these calls return it.
+#[allow(clippy::too_many_arguments)]
 unsafe fn spawn(
     api: &'static str,
     real: &Real,

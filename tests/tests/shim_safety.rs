@@ -193,7 +193,7 @@ for line in sys.stdin:
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut ask = || {
+    let mut ask = move || {
         writeln!(stdin, "go").unwrap();
         lines.next().unwrap().unwrap()
     };
@@ -202,7 +202,6 @@ for line in sys.stdin:
     assert_eq!(ask(), "denied blocked");
     guard.set_policy(allow).unwrap();
     assert_eq!(ask(), "ran resolved");
-    drop(ask);
     let _ = child.kill();
     let _ = child.wait();
 }

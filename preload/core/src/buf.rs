@@ -1,6 +1,6 @@
 //! A fixed-capacity byte buffer on the stack that always stays NUL-terminated.
 
-use core::ffi::c_char;
+use core::ffi::{CStr, c_char};
 
 /// Up to `N - 1` bytes plus a terminating NUL, so the content can be handed to libc as a C
 /// string at any time. Writes that do not fit are refused (the buffer keeps what it had) and
@@ -93,6 +93,12 @@ impl<const N: usize> Buf<N> {
     pub fn set(&mut self, bytes: &[u8]) -> bool {
         self.clear();
         self.push(bytes)
+    }
+
+    /// The content as a C string (up to the first NUL, should the content contain one).
+    pub fn as_cstr(&self) -> &CStr {
+        let with_nul = self.data.get(..=self.len).unwrap_or(&[0]);
+        CStr::from_bytes_until_nul(with_nul).unwrap_or(c"")
     }
 
     /// The content as a NUL-terminated C string (valid while the buffer lives unchanged).

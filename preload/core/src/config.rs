@@ -76,10 +76,10 @@ impl Config {
         self.fail_open = get(contract::env::FAIL) == Some(contract::FAIL_OPEN.as_bytes());
         for (slot, key) in self.inject.iter_mut().zip(INJECTED) {
             slot.clear();
-            if let Some(value) = get(key) {
-                if !(slot.push(key.as_bytes()) && slot.push_byte(b'=') && slot.push(value)) {
-                    slot.clear();
-                }
+            if let Some(value) = get(key)
+                && !(slot.push(key.as_bytes()) && slot.push_byte(b'=') && slot.push(value))
+            {
+                slot.clear();
             }
         }
     }

@@ -140,7 +140,7 @@ pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) 
     }
     if out.allow && launch.report_all {
         let reason = if launch.note.is_empty() {
-            crate::protect::unprotected_reason(launch.program.as_ptr()).unwrap_or("")
+            crate::protect::unprotected_reason(launch.program.as_cstr()).unwrap_or("")
         } else {
             launch.note
         };

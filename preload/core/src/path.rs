@@ -103,7 +103,7 @@ pub fn search_path(file: &[u8], path_env: Option<&[u8]>, out: &mut PathBuf) -> b
         }
         // SAFETY: candidate is NUL-terminated.
         let executable = unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0;
-        if executable && sys::stat(candidate.as_ptr()).is_some_and(|st| sys::is_regular(&st)) {
+        if executable && sys::stat(candidate.as_cstr()).is_some_and(|st| sys::is_regular(&st)) {
             return absolute(candidate.as_bytes(), out);
         }
     }
@@ -146,7 +146,7 @@ pub fn realpath(abs: &[u8], out: &mut PathBuf) -> bool {
         if !(out.push_byte(b'/') && out.push(comp)) {
             return false;
         }
-        match sys::readlink(out.as_ptr(), &mut target) {
+        match sys::readlink(out.as_cstr(), &mut target) {
             Some(n) => {
                 links += 1;
                 if links > MAX_LINKS {
@@ -186,7 +186,7 @@ pub fn for_each_candidate(abs: &[u8], visit: &mut dyn FnMut(&[u8])) {
     let mut current = PathBuf::from_bytes(abs);
     let mut target = [0u8; PATH_CAP];
     for _ in 0..MAX_HOPS {
-        let Some(n) = sys::readlink(current.as_ptr(), &mut target) else {
+        let Some(n) = sys::readlink(current.as_cstr(), &mut target) else {
             break;
         };
         let mut next = PathBuf::new();
@@ -215,7 +215,7 @@ pub fn fd_path(fd: c_int, out: &mut PathBuf) -> bool {
         return false;
     }
     let mut target = [0u8; PATH_CAP];
-    match sys::readlink(link.as_ptr(), &mut target) {
+    match sys::readlink(link.as_cstr(), &mut target) {
         Some(n) => out.set(target.get(..n).unwrap_or(&[])),
         None => false,
     }

@@ -38,7 +38,7 @@ const RECORD_PAGE: usize = 4096;
 /// since the last call), or `None` when there is no valid one (missing, empty, corrupt).
 /// When the file disappears after a valid policy was seen, the last one stays in force.
 pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
-    let seen = sys::stat(bin.as_ptr());
+    let seen = sys::stat(bin.as_cstr());
     let cur = CURRENT.load(Ordering::Acquire);
     // SAFETY: records are published fully initialised and never freed.
     let cur_ref = unsafe { cur.as_ref() };

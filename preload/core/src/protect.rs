@@ -1,6 +1,6 @@
 //! Programs the shim cannot follow into: the loader ignores `LD_PRELOAD` for them.
 
-use core::ffi::c_char;
+use core::ffi::CStr;
 
 use crate::sys;
 
@@ -10,7 +10,7 @@ const MAX_PHDRS: usize = 64;
 
 /// Why `path` (NUL-terminated) will run without the shim, or `None` when it will carry it
 /// (or is not an ELF file, e.g. a script whose interpreter is checked when it starts).
-pub fn unprotected_reason(path: *const c_char) -> Option<&'static str> {
+pub fn unprotected_reason(path: &CStr) -> Option<&'static str> {
     let st = sys::stat(path)?;
     if st.mode & libc::S_ISUID != 0 {
         return Some("setuid binary (the loader drops LD_PRELOAD)");
@@ -21,7 +21,7 @@ pub fn unprotected_reason(path: *const c_char) -> Option<&'static str> {
     // SAFETY: a size query (NULL buffer, size 0) on a NUL-terminated path.
     let caps = unsafe {
         libc::getxattr(
-            path,
+            path.as_ptr(),
             c"security.capability".as_ptr(),
             core::ptr::null_mut(),
             0,
@@ -72,13 +72,13 @@ fn u64_at(b: &[u8], off: usize, le: bool) -> Option<u64> {
 }
 
 /// An ELF executable without a `PT_INTERP` program header: no dynamic loader, no preload.
-pub fn is_static_elf(path: *const c_char) -> bool {
+pub fn is_static_elf(path: &CStr) -> bool {
     matches!(interpreter(path, &mut [0u8; 256]), Some(None))
 }
 
 /// Whether a dynamic program is loaded by musl's loader, which cannot load the glibc build of
 /// the shim (and fails the program when a preloaded library's dependency is missing).
-pub fn is_musl(path: *const c_char) -> bool {
+pub fn is_musl(path: &CStr) -> bool {
     let mut buf = [0u8; 256];
     match interpreter(path, &mut buf) {
         Some(Some(n)) => buf
@@ -90,10 +90,10 @@ pub fn is_musl(path: *const c_char) -> bool {
 
 /// The ELF program interpreter of `path`: `Some(Some(len))` with the name in `out`,
 /// `Some(None)` for an ELF file without one (static), `None` when not an ELF file or unreadable.
-pub fn interpreter(path: *const c_char, out: &mut [u8]) -> Option<Option<usize>> {
+pub fn interpreter(path: &CStr, out: &mut [u8]) -> Option<Option<usize>> {
     // SAFETY: open/pread/close with checked results and stack buffers.
     unsafe {
-        let fd = libc::open(path, libc::O_RDONLY | libc::O_CLOEXEC);
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
         if fd < 0 {
             return None;
         }
@@ -120,7 +120,7 @@ pub fn interpreter(path: *const c_char, out: &mut [u8]) -> Option<Option<usize>>
             };
             let entsize = usize::from(phentsize);
             let count = usize::from(phnum).min(MAX_PHDRS);
-            if entsize < 8 || entsize > 64 || count == 0 {
+            if !(8..=64).contains(&entsize) || count == 0 {
                 return Some(None);
             }
             let mut phdrs = [0u8; MAX_PHDRS * 64];
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn dynamic_programs_are_protected() {
-        assert!(!is_static_elf(c"/bin/sh".as_ptr()));
-        assert_eq!(unprotected_reason(c"/bin/sh".as_ptr()), None);
+        assert!(!is_static_elf(c"/bin/sh"));
+        assert_eq!(unprotected_reason(c"/bin/sh"), None);
     }
 }

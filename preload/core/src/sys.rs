@@ -4,7 +4,7 @@
 //! 2.33; the raw call keeps the library loadable on older glibc and never reaches a hooked
 //! symbol.
 
-use core::ffi::{c_char, c_int};
+use core::ffi::{CStr, c_char, c_int};
 use core::mem::MaybeUninit;
 
 pub fn errno() -> c_int {
@@ -28,6 +28,8 @@ pub struct FileStat {
     pub mtime_nsec: i64,
 }
 
+// The field types differ between targets (e.g. `st_mode`, `st_size`), hence the casts.
+#[allow(clippy::unnecessary_cast)]
 fn from_raw(st: &libc::stat) -> FileStat {
     FileStat {
         dev: st.st_dev as u64,
@@ -40,7 +42,7 @@ fn from_raw(st: &libc::stat) -> FileStat {
 }
 
 /// `stat(2)` (following symlinks) of a NUL-terminated path.
-pub fn stat(path: *const c_char) -> Option<FileStat> {
+pub fn stat(path: &CStr) -> Option<FileStat> {
     let mut st = MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: the kernel writes a struct stat (same layout as libc's on the supported
     // 64-bit targets) into st; path is NUL-terminated by the caller.
@@ -48,7 +50,7 @@ pub fn stat(path: *const c_char) -> Option<FileStat> {
         libc::syscall(
             libc::SYS_newfstatat,
             libc::AT_FDCWD,
-            path,
+            path.as_ptr(),
             st.as_mut_ptr(),
             0 as c_int,
         )
@@ -77,9 +79,9 @@ pub fn is_regular(st: &FileStat) -> bool {
 
 /// `readlink(2)` into `out`; returns the target length. `None` for "not a symlink" and
 /// errors alike; a target that fills `out` completely counts as too long.
-pub fn readlink(path: *const c_char, out: &mut [u8]) -> Option<usize> {
+pub fn readlink(path: &CStr, out: &mut [u8]) -> Option<usize> {
     // SAFETY: out is a valid writable buffer of out.len() bytes.
-    let n = unsafe { libc::readlink(path, out.as_mut_ptr().cast(), out.len()) };
+    let n = unsafe { libc::readlink(path.as_ptr(), out.as_mut_ptr().cast(), out.len()) };
     if n < 0 || n as usize >= out.len() {
         None
     } else {

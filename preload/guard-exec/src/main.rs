@@ -127,7 +127,7 @@ fn run(args: cli::Args) -> ExitCode {
         );
         return ExitCode::from(contract::EXIT_DENIED as u8);
     }
-    if let Some(reason) = protect::unprotected_reason(program.as_ptr()) {
+    if let Some(reason) = protect::unprotected_reason(program.as_cstr()) {
         eprintln!(
             "guard-exec: warning: {} cannot be guarded from inside: {reason}; launches and lookups it makes itself are not checked",
             program_path.display()
@@ -140,7 +140,7 @@ fn run(args: cli::Args) -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(contract::LIB_PRELOAD));
     let mut cmd = Command::new(&program_path);
     cmd.arg0(&args.program).args(&args.args);
-    if protect::is_musl(program.as_ptr()) {
+    if protect::is_musl(program.as_cstr()) {
         // The glibc shim would make musl's loader fail the program.
         eprintln!(
             "guard-exec: warning: {} is a musl program: not preloading the glibc shim",
