@@ -66,7 +66,15 @@ pub struct Inputs {
     pub guard_embed: PathBuf,
     pub work_dir: PathBuf,
     pub netns_prefix: String,
+    /// `/etc/resolv.conf` of the app containers as the task starts.
+    pub app_resolv_conf: String,
 }
+
+/// Apps asking the sidecar: what `guard-exec --resolver 127.0.0.1` makes of the file.
+pub const RESOLV_CONF_SIDECAR: &str = "nameserver 127.0.0.1\n";
+/// What Fargate writes into every container of an `awsvpc` task: the VPC resolver (which
+/// `dnsServers` cannot change for `awsvpc`).
+pub const RESOLV_CONF_FARGATE: &str = "search ec2.internal\nnameserver 127.0.0.2\n";
 
 impl Inputs {
     /// The examples of the workspace, with the built artifacts.
@@ -78,6 +86,7 @@ impl Inputs {
             guard_embed,
             work_dir,
             netns_prefix: "taskguard-e2e".into(),
+            app_resolv_conf: RESOLV_CONF_SIDECAR.into(),
         }
     }
 }
@@ -172,7 +181,7 @@ impl Scenario {
             sidecar_image: SIDECAR_IMAGE.into(),
             // The sidecar forwards to the VPC resolver; the apps ask the sidecar.
             sidecar_resolv_conf: format!("nameserver {RESOLVER_IP}\n"),
-            app_resolv_conf: "nameserver 127.0.0.1\n".into(),
+            app_resolv_conf: inputs.app_resolv_conf.clone(),
             extra_binds: Default::default(),
             volume_files: vec![(inputs.policy.clone(), relative.to_string())],
         };
