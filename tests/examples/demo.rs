@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use guard_tests::scenario::{Inputs, Scenario};
 use guard_tests::{artifacts, netns, report};
 
+const PREFIX: &str = "taskguard-demo";
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -20,6 +22,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ctrl-C or SIGTERM: unwinding cannot run the task's cleanup from a signal, so SIGINT and
+/// SIGTERM are blocked in every thread (children get an empty mask from std) and one thread
+/// waits for them, cleans up the namespace and exits.
+fn handle_interrupts() {
+    // SAFETY: plain signal-mask calls on a local set, before any other thread exists.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: sigwait on the set blocked above.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        eprintln!("\ndemo: interrupted, cleaning up");
+        // The namespaces this process created (NetNs names them PREFIX-PID-N).
+        let mine = format!("{PREFIX}-{}-", std::process::id());
+        for entry in std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(&mine) {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                for pid in netns::processes_in_netns(std::os::unix::fs::MetadataExt::ino(&meta)) {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &name])
+                .status();
+        }
+        // Reap our children, so nothing is left even as a zombie.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            // SAFETY: waitpid on any child of ours, non-blocking.
+            let ret = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+            if ret < 0 {
+                break;
+            }
+            if ret == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        std::process::exit(130);
+    });
 }
 
 fn run() -> Result<()> {
@@ -36,6 +93,7 @@ fn run() -> Result<()> {
             std::env::temp_dir().join(format!("taskguard-demo-{}", std::process::id()))
         });
     let _ = std::fs::remove_dir_all(&work);
+    handle_interrupts();
     let root = artifacts::workspace_root();
     let mut inputs = Inputs::examples(
         &root,
@@ -43,7 +101,7 @@ fn run() -> Result<()> {
         artifacts::workspace_bin("guard-embed"),
         work,
     );
-    inputs.netns_prefix = "taskguard-demo".into();
+    inputs.netns_prefix = PREFIX.into();
     let (name, inode) = {
         let mut run = Scenario::start(&inputs).context("starting the demo task")?;
         let name = run.task.netns.name().to_string();
