@@ -267,14 +267,15 @@ impl Writer {
             .iter()
             .map(|(base, key)| {
                 let text = format!("*.{base}");
-                let mut slot = self.intern(text.as_bytes()).to_le_bytes().to_vec();
-                // The wire form is one byte longer than the name's text.
-                slot.extend_from_slice(&[
-                    (base.len() + 1) as u8,
+                // Control byte (set by the table), text length, verdicts, text offset. The
+                // key (wire form) is one byte shorter than the text.
+                let mut slot = vec![
+                    0,
                     text.len() as u8,
                     verdict_byte(key.exact),
                     verdict_byte(key.wild),
-                ]);
+                ];
+                slot.extend_from_slice(&self.intern(text.as_bytes()).to_le_bytes());
                 (hash::hash(&wire_of(base)), slot)
             })
             .collect();
@@ -288,9 +289,10 @@ impl Writer {
             .items
             .iter()
             .map(|(key, v)| {
-                let mut slot = self.intern(key.as_bytes()).to_le_bytes().to_vec();
+                // Control byte (set by the table), verdict, length, offset.
+                let mut slot = vec![0, *v as u8];
                 slot.extend_from_slice(&(key.len() as u16).to_le_bytes());
-                slot.extend_from_slice(&[*v as u8, 0]);
+                slot.extend_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
                 (hash::hash(key.as_bytes()), slot)
             })
             .collect();
@@ -359,10 +361,12 @@ impl Writer {
             .iter()
             .map(|&(key, first, count)| {
                 bitmap[key.len() / 8] |= 1 << (key.len() % 8);
-                let mut slot = self.intern(key).to_le_bytes().to_vec();
+                // Control byte (set by the table), key length, 2 reserved, key offset,
+                // first glob, glob count.
+                let mut slot = vec![0, key.len() as u8, 0, 0];
+                slot.extend_from_slice(&self.intern(key).to_le_bytes());
                 slot.extend_from_slice(&(first as u32).to_le_bytes());
                 slot.extend_from_slice(&(count as u32).to_le_bytes());
-                slot.extend_from_slice(&[key.len() as u8, 0, 0, 0]);
                 (hash(key), slot)
             })
             .collect();

@@ -22,23 +22,22 @@
 //! 116  string pool            offset u32, length u32
 //! 124  reserved u32
 //!
-//! Every hash table section is `capacity` control bytes (0 = empty slot, else 8 bits of
-//! the key's hash; padded to a multiple of 4) followed by `capacity` fixed-size slots; see
-//! [`crate::table`].
-//! DNS slot (8 bytes): text offset u32, key length u8, text length u8, exact verdict u8,
-//!     wildcard verdict u8. The key (hashed) is the name's lower-case wire form without the
-//!     root label; the text is `*.name`, against which a candidate is compared label by
-//!     label. The exact rule's pattern is the text without its first two bytes. NO_VERDICT
-//!     means no rule of that kind.
-//! exact path / file-name slot (8 bytes): text offset u32, text length u16, verdict u8,
-//!     reserved u8. The key is the text.
+//! Every hash table section is `capacity` fixed-size slots whose first byte is a control
+//! byte (0 = empty slot, else 8 bits of the key's hash); see [`crate::table`].
+//! DNS slot (8 bytes): control u8, text length u8, exact verdict u8, wildcard verdict u8,
+//!     text offset u32. The key (hashed) is the name's lower-case wire form without the
+//!     root label, one byte longer than the name's text; the text is `*.name`, against which
+//!     a candidate is compared label by label. The exact rule's pattern is the text without
+//!     its first two bytes. NO_VERDICT means no rule of that kind.
+//! exact path / file-name slot (8 bytes): control u8, verdict u8, text length u16, text
+//!     offset u32. The key is the text.
 //! glob entry (16 bytes): literal count u32, text offset u32, text length u32, verdict u8,
 //!     3 reserved. Globs are grouped in buckets (consecutive entries); inside a bucket sorted
 //!     by literal count (descending), then verdict (deny first), so a bucket's first match is
 //!     its best.
 //! glob index: a 32-byte bitmap of the key lengths present (bit i = some key has length i),
-//!     then a hash table of 16-byte slots: key offset u32, first glob u32, glob count u32,
-//!     key length u8, 3 reserved.
+//!     then a hash table of 16-byte slots: control u8, key length u8, 2 reserved, key
+//!     offset u32, first glob u32, glob count u32.
 //!     Each glob is indexed once, by its literal prefix (bytes before the first `*`/`?`) or
 //!     by its literal suffix (bytes after the last one), whichever is longer, cut to
 //!     MAX_KEY_LEN bytes. A text is looked up with each of its prefixes (suffixes) whose

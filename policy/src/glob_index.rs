@@ -100,11 +100,11 @@ impl GlobSet {
                     &text[..i]
                 };
                 let bucket = index.find(blob, h.finish(), |slot| {
-                    let len = *slot.get(12)? as usize;
-                    if len != key.len() || pool.bytes(u32_at(slot, 0)?, len)? != key {
+                    let len = slot[1] as usize;
+                    if len != key.len() || pool.bytes(u32_at(slot, 4)?, len)? != key {
                         return None;
                     }
-                    Some((u32_at(slot, 4)? as usize, u32_at(slot, 8)? as usize))
+                    Some((u32_at(slot, 8)? as usize, u32_at(slot, 12)? as usize))
                 });
                 if let Some((first, count)) = bucket {
                     self.scan(blob, pool, first, count, text, best);

@@ -1,25 +1,19 @@
-//! The hash tables inside a blob: open addressing with linear probing, a control byte per
-//! slot (0 = empty, else 8 bits of the key's hash), then the fixed-size slots.
+//! The hash tables inside a blob: open addressing with linear probing over fixed-size
+//! slots whose first byte is a control byte (0 = empty, else 8 bits of the key's hash).
 //!
-//! Probing reads only the control bytes (one byte per slot, so a whole probe run is usually
-//! one cache line) and touches a slot, and the string pool behind it, only when the control
-//! byte matches: a lookup for a key that is not there, the common case when a name's
-//! suffixes are tried one by one, rarely leaves the control array.
+//! A probe compares control bytes and reads the rest of a slot, and the string pool behind
+//! it, only when one matches (1 in 255 for another key). Keeping the control byte inside
+//! the slot, rather than in a separate array, makes a hit two dependent memory reads (slot,
+//! then pool text) instead of three, which is what a decision costs on a large policy.
 
 use crate::view::ViewError;
 
 /// A table's place in the blob.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Table {
-    ctrl: usize,
     slots: usize,
     cap: usize,
     slot_len: usize,
-}
-
-/// Control bytes are padded to a multiple of 4 so that the slots stay 4-byte aligned.
-pub(crate) const fn ctrl_len(cap: usize) -> usize {
-    (cap + 3) & !3
 }
 
 /// The home slot of a hash.
@@ -39,7 +33,6 @@ fn ctrl_byte(h: u64) -> u8 {
 
 impl Table {
     pub(crate) const EMPTY: Table = Table {
-        ctrl: 0,
         slots: 0,
         cap: 0,
         slot_len: 0,
@@ -61,14 +54,10 @@ impl Table {
         if cap != 0 && !cap.is_power_of_two() {
             return Err(ViewError::NotAPolicy);
         }
-        let ctrl = off.checked_add(skip).ok_or(ViewError::Truncated)?;
-        let slots = ctrl
-            .checked_add(ctrl_len(cap))
-            .ok_or(ViewError::Truncated)?;
+        let slots = off.checked_add(skip).ok_or(ViewError::Truncated)?;
         let end = cap.checked_mul(slot_len).and_then(|n| n.checked_add(slots));
         match end {
             Some(end) if end <= blob.len() => Ok(Table {
-                ctrl,
                 slots,
                 cap,
                 slot_len,
@@ -79,7 +68,7 @@ impl Table {
 
     /// Where the section's leading `skip` bytes start (the glob index keeps a bitmap there).
     pub(crate) fn leading(&self, skip: usize) -> usize {
-        self.ctrl.saturating_sub(skip)
+        self.slots.saturating_sub(skip)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -96,24 +85,22 @@ impl Table {
         h: u64,
         mut check: impl FnMut(&'a [u8]) -> Option<T>,
     ) -> Option<T> {
-        if self.cap == 0 {
+        if self.cap == 0 || self.slot_len == 0 {
             return None;
         }
-        let ctrl = blob.get(self.ctrl..self.ctrl.checked_add(self.cap)?)?;
+        let slots = blob.get(self.slots..self.slots.checked_add(self.cap * self.slot_len)?)?;
         let want = ctrl_byte(h);
         let mut i = home(h, self.cap);
         for _ in 0..self.cap {
-            let c = *ctrl.get(i)?;
-            if c == 0 {
-                return None;
-            }
-            if c == want {
-                let start = self.slots.checked_add(i.checked_mul(self.slot_len)?)?;
-                if let Some(slot) = blob.get(start..start.checked_add(self.slot_len)?)
-                    && let Some(found) = check(slot)
-                {
-                    return Some(found);
+            let slot = slots.get(i * self.slot_len..(i + 1) * self.slot_len)?;
+            match slot[0] {
+                0 => return None,
+                c if c == want => {
+                    if let Some(found) = check(slot) {
+                        return Some(found);
+                    }
                 }
+                _ => {}
             }
             i = (i + 1) & (self.cap - 1);
         }
@@ -131,20 +118,20 @@ pub(crate) fn capacity(keys: usize) -> usize {
     }
 }
 
-/// Builds control bytes and slots for `(hash, slot)` entries; returns them and the capacity.
+/// Builds the slots for `(hash, slot)` entries, whose first byte is left for the control
+/// byte; returns them and the capacity.
 #[cfg(feature = "compile")]
 pub(crate) fn build(slot_len: usize, entries: &[(u64, Vec<u8>)]) -> (Vec<u8>, usize) {
     let cap = capacity(entries.len());
-    let slots = ctrl_len(cap);
-    let mut bytes = vec![0u8; slots + cap * slot_len];
+    let mut bytes = vec![0u8; cap * slot_len];
     for (h, slot) in entries {
         let mut i = home(*h, cap);
-        while bytes[i] != 0 {
+        while bytes[i * slot_len] != 0 {
             i = (i + 1) & (cap - 1);
         }
-        bytes[i] = ctrl_byte(*h);
-        let at = slots + i * slot_len;
+        let at = i * slot_len;
         bytes[at..at + slot_len].copy_from_slice(slot);
+        bytes[at] = ctrl_byte(*h);
     }
     (bytes, cap)
 }

@@ -14,8 +14,8 @@ use crate::name::DnsName;
 use crate::table::Table;
 
 /// Where a DNS slot keeps its two verdicts.
-const EXACT_VERDICT: usize = 6;
-const WILD_VERDICT: usize = 7;
+const EXACT_VERDICT: usize = 2;
+const WILD_VERDICT: usize = 3;
 
 /// Why a blob cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,10 +257,11 @@ impl<'a> PolicyView<'a> {
             return None;
         }
         let (verdict, pattern) = self.dns.find(self.blob, hash::hash(key), |slot| {
-            if slot[4] as usize != key.len() {
+            let text_len = slot[1] as usize;
+            if text_len != key.len() + 1 {
                 return None;
             }
-            let text = self.pool.bytes(u32_at(slot, 0)?, slot[5] as usize)?;
+            let text = self.pool.bytes(u32_at(slot, 4)?, text_len)?;
             if !wire_is_text(key, text.get(2..)?) {
                 return None;
             }
@@ -284,15 +285,15 @@ impl<'a> PolicyView<'a> {
             return None;
         }
         table.find(self.blob, hash::hash(key), |slot| {
-            let len = u16::from_le_bytes([slot[4], slot[5]]) as usize;
+            let len = u16::from_le_bytes([slot[2], slot[3]]) as usize;
             if len != key.len() {
                 return None;
             }
-            let text = self.pool.bytes(u32_at(slot, 0)?, len)?;
+            let text = self.pool.bytes(u32_at(slot, 4)?, len)?;
             if text != key {
                 return None;
             }
-            Some((verdict_of(slot[6])?, core::str::from_utf8(text).ok()?))
+            Some((verdict_of(slot[1])?, core::str::from_utf8(text).ok()?))
         })
     }
 }
