@@ -418,11 +418,13 @@ fn check_policy_edit(run: &Scenario) {
             "policy edit: {what} took {took:?} (limit {limit:?})"
         );
     }
-    let sidecar = run.task.find(scenario::SIDECAR).expect("sidecar");
-    assert!(
-        run.task.exit_status(&sidecar.name).is_none(),
-        "policy edit: the sidecar restarted or died"
-    );
+    for container in [scenario::SIDECAR, WORKER, WEB] {
+        assert!(
+            run.task.exit_status(container).is_none(),
+            "policy edit: container {container} exited\n{}",
+            run.task.tail(container)
+        );
+    }
     let reloads = events(&run.audit_events(), &[("kind", "policy")]).len();
     assert!(reloads >= 2, "audit: no policy event for the reload");
 }
