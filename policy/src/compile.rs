@@ -119,13 +119,6 @@ impl<T> Default for Merged<'_, T> {
 }
 
 impl<'p, T> Merged<'p, T> {
-    fn with_capacity(n: usize) -> Self {
-        Merged {
-            index: HashMap::with_capacity_and_hasher(n, Default::default()),
-            items: Vec::with_capacity(n),
-        }
-    }
-
     fn entry(&mut self, key: &'p str, init: T) -> &mut T {
         let next = self.items.len();
         let i = *self.index.entry(key).or_insert(next);
@@ -250,53 +243,66 @@ impl Writer {
     fn dns_table<'p>(
         &mut self,
         count: usize,
-        rules: impl Iterator<Item = (&'p str, Verdict)>,
+        rules_in: impl Iterator<Item = (&'p str, Verdict)>,
     ) -> Section {
-        let mut keys: Merged<DnsKey> = Merged::with_capacity(count);
-        for (pattern, v) in rules {
-            let (base, wild) = match pattern.strip_prefix("*.") {
-                Some(base) => (base, true),
-                None => (pattern, false),
-            };
-            let key = keys.entry(base, DnsKey::default());
-            let slot = if wild { &mut key.wild } else { &mut key.exact };
-            *slot = Some(slot.map_or(v, |old| old.max(v)));
+        // (base name, is wildcard, verdict). Each list is sorted, and so are its wildcards
+        // and its exact names (`*` sorts before every name character), so the stable sort
+        // only merges six sorted runs.
+        let mut rules: Vec<(&str, bool, Verdict)> = Vec::with_capacity(count);
+        for (pattern, v) in rules_in {
+            match pattern.strip_prefix("*.") {
+                Some(base) => rules.push((base, true, v)),
+                None => rules.push((pattern, false, v)),
+            }
         }
-        let entries: Vec<(u64, Vec<u8>)> = keys
-            .items
-            .iter()
-            .map(|(base, key)| {
-                let text = format!("*.{base}");
-                // Control byte (set by the table), text length, verdicts, text offset. The
-                // key (wire form) is one byte shorter than the text.
-                let mut slot = vec![
-                    0,
-                    text.len() as u8,
-                    verdict_byte(key.exact),
-                    verdict_byte(key.wild),
-                ];
-                slot.extend_from_slice(&self.intern(text.as_bytes()).to_le_bytes());
-                (hash::hash(&wire_of(base)), slot)
-            })
-            .collect();
-        let (bytes, count) = table::build(DNS_SLOT_LEN, &entries);
+        rules.sort_by(|a, b| a.0.cmp(b.0));
+        let mut entries: Vec<(u64, [u8; DNS_SLOT_LEN])> = Vec::with_capacity(rules.len());
+        let mut wire = [0u8; 256];
+        for group in rules.chunk_by(|a, b| a.0 == b.0) {
+            let base = group[0].0;
+            let mut key = DnsKey::default();
+            for &(_, wild, v) in group {
+                let slot = if wild { &mut key.wild } else { &mut key.exact };
+                *slot = Some(slot.map_or(v, |old| old.max(v)));
+            }
+            // The text is `*.base`; the exact pattern is its tail.
+            let text_off = self.intern(b"*.");
+            self.intern(base.as_bytes());
+            // Control byte (set by the table), text length, verdicts, text offset. The key
+            // (wire form) is one byte shorter than the text.
+            let mut slot = [
+                0,
+                (base.len() + 2) as u8,
+                verdict_byte(key.exact),
+                0,
+                0,
+                0,
+                0,
+                0,
+            ];
+            slot[3] = verdict_byte(key.wild);
+            slot[4..8].copy_from_slice(&text_off.to_le_bytes());
+            let wire_len = wire_of(base, &mut wire);
+            entries.push((hash::hash(&wire[..wire_len]), slot));
+        }
+        let (bytes, count) = table::build(&entries);
         Section { bytes, count }
     }
 
     /// An exact-match table (paths or file names).
     fn exact_table(&mut self, keys: Merged<Verdict>) -> Section {
-        let entries: Vec<(u64, Vec<u8>)> = keys
+        let entries: Vec<(u64, [u8; EXACT_SLOT_LEN])> = keys
             .items
             .iter()
             .map(|(key, v)| {
                 // Control byte (set by the table), verdict, length, offset.
-                let mut slot = vec![0, *v as u8];
-                slot.extend_from_slice(&(key.len() as u16).to_le_bytes());
-                slot.extend_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
+                let mut slot = [0, *v as u8, 0, 0, 0, 0, 0, 0];
+                slot[2..4].copy_from_slice(&(key.len() as u16).to_le_bytes());
+                slot[4..8].copy_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
                 (hash::hash(key.as_bytes()), slot)
             })
             .collect();
-        let (bytes, count) = table::build(EXACT_SLOT_LEN, &entries);
+        let (bytes, count) = table::build(&entries);
         Section { bytes, count }
     }
 
@@ -357,20 +363,21 @@ impl Writer {
 
     fn glob_index(&mut self, keys: &[(&[u8], usize, usize)], hash: fn(&[u8]) -> u64) -> Section {
         let mut bitmap = vec![0u8; BITMAP_LEN];
-        let entries: Vec<(u64, Vec<u8>)> = keys
+        let entries: Vec<(u64, [u8; INDEX_SLOT_LEN])> = keys
             .iter()
             .map(|&(key, first, count)| {
                 bitmap[key.len() / 8] |= 1 << (key.len() % 8);
                 // Control byte (set by the table), key length, 2 reserved, key offset,
                 // first glob, glob count.
-                let mut slot = vec![0, key.len() as u8, 0, 0];
-                slot.extend_from_slice(&self.intern(key).to_le_bytes());
-                slot.extend_from_slice(&(first as u32).to_le_bytes());
-                slot.extend_from_slice(&(count as u32).to_le_bytes());
+                let mut slot = [0u8; INDEX_SLOT_LEN];
+                slot[1] = key.len() as u8;
+                slot[4..8].copy_from_slice(&self.intern(key).to_le_bytes());
+                slot[8..12].copy_from_slice(&(first as u32).to_le_bytes());
+                slot[12..16].copy_from_slice(&(count as u32).to_le_bytes());
                 (hash(key), slot)
             })
             .collect();
-        let (table, count) = table::build(INDEX_SLOT_LEN, &entries);
+        let (table, count) = table::build(&entries);
         bitmap.extend_from_slice(&table);
         Section {
             bytes: bitmap,
@@ -382,13 +389,15 @@ impl Writer {
 /// The globs sharing one index key: (literal count, verdict, pattern).
 type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
 
-/// Wire form (lower case, no root label) of a normalised name: the same bytes
-/// [`crate::DnsName`] produces for it.
-fn wire_of(name: &str) -> Vec<u8> {
-    let mut wire = Vec::with_capacity(name.len() + 1);
+/// Writes the wire form (no root label) of a normalised name into `out`; returns its
+/// length. These are the bytes [`crate::DnsName`] holds for the name.
+fn wire_of(name: &str, out: &mut [u8; 256]) -> usize {
+    let mut at = 0;
     for label in name.split('.') {
-        wire.push(label.len() as u8);
-        wire.extend_from_slice(label.as_bytes());
+        let end = (at + 1 + label.len()).min(out.len());
+        out[at] = label.len() as u8;
+        out[at + 1..end].copy_from_slice(&label.as_bytes()[..end - at - 1]);
+        at = end;
     }
-    wire
+    at
 }

@@ -13,6 +13,9 @@ const MAX_FILE_NAME: usize = 255;
 
 /// A DNS rule: `name` or `*.name`, normalised to lower-case A-labels without trailing dot.
 pub(crate) fn dns(raw: &str) -> Result<String, String> {
+    if let Some(normal) = dns_plain(raw) {
+        return Ok(normal);
+    }
     if raw.is_empty() {
         return Err(
             "empty pattern; expected a name like `api.example.com` or `*.example.com`".into(),
@@ -96,6 +99,68 @@ pub(crate) fn dns(raw: &str) -> Result<String, String> {
     })
 }
 
+/// The common case in one pass: ASCII letters, digits, `-`, `_` and dots, no `xn--` label,
+/// every limit respected. `None` sends anything else to the full path in [`dns`], which
+/// also gives the reasons.
+fn dns_plain(raw: &str) -> Option<String> {
+    let text = raw.strip_suffix('.').unwrap_or(raw);
+    let (wild, base) = match text.strip_prefix("*.") {
+        Some(base) => (true, base),
+        None => (false, text),
+    };
+    let labels = plain_labels(base.as_bytes(), wild, false)?;
+    if wild && labels < 2 {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    if wild {
+        out.push_str("*.");
+    }
+    out.push_str(base);
+    out.make_ascii_lowercase();
+    Some(out)
+}
+
+/// The number of labels of a name made only of ASCII letters (lower case only if
+/// `lower_only`), digits, `-`, `_` and single dots, with no `xn--` label and within the
+/// label and name limits; `None` otherwise.
+fn plain_labels(base: &[u8], wild: bool, lower_only: bool) -> Option<usize> {
+    let max = if wild {
+        MAX_NAME_TEXT - 2
+    } else {
+        MAX_NAME_TEXT
+    };
+    if base.is_empty() || base.len() > max {
+        return None;
+    }
+    let (mut label_len, mut labels) = (0usize, 1usize);
+    for (i, &c) in base.iter().enumerate() {
+        match c {
+            b'.' => {
+                if label_len == 0 {
+                    return None;
+                }
+                labels += 1;
+                label_len = 0;
+            }
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label_len += 1,
+            b'A'..=b'Z' if !lower_only => label_len += 1,
+            _ => return None,
+        }
+        if label_len == 1
+            && base
+                .get(i..i + 4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+        {
+            return None;
+        }
+        if label_len > 63 {
+            return None;
+        }
+    }
+    (label_len > 0).then_some(labels)
+}
+
 /// A process rule: an absolute path glob (contains `/`) or a file-name glob. Case-sensitive,
 /// kept as written.
 pub(crate) fn process(raw: &str) -> Result<String, String> {
@@ -163,21 +228,15 @@ pub(crate) fn process(raw: &str) -> Result<String, String> {
 /// any other (a `Policy` built by hand rather than parsed), so the blob never holds a name
 /// its fixed-size fields cannot describe.
 pub(crate) fn is_normal_dns(pattern: &str) -> bool {
-    let base = pattern.strip_prefix("*.").unwrap_or(pattern);
-    let labels = base.split('.').count();
-    let max = if base.len() == pattern.len() {
-        MAX_NAME_TEXT
-    } else {
-        MAX_NAME_TEXT - 2
+    let (wild, base) = match pattern.strip_prefix("*.") {
+        Some(base) => (true, base),
+        None => (false, pattern),
     };
-    let min_labels = if base.len() == pattern.len() { 1 } else { 2 };
-    base.len() <= max
-        && labels >= min_labels
-        && base.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        })
+    // `xn--` labels are normal too (they come out of UTS 46), so check them the long way.
+    match plain_labels(base.as_bytes(), wild, true) {
+        Some(labels) => !wild || labels >= 2,
+        None => dns(pattern).is_ok_and(|normal| normal == pattern),
+    }
 }
 
 /// Whether a process pattern passes [`process`] unchanged (see [`is_normal_dns`]).

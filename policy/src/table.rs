@@ -121,16 +121,16 @@ pub(crate) fn capacity(keys: usize) -> usize {
 /// Builds the slots for `(hash, slot)` entries, whose first byte is left for the control
 /// byte; returns them and the capacity.
 #[cfg(feature = "compile")]
-pub(crate) fn build(slot_len: usize, entries: &[(u64, Vec<u8>)]) -> (Vec<u8>, usize) {
+pub(crate) fn build<const N: usize>(entries: &[(u64, [u8; N])]) -> (Vec<u8>, usize) {
     let cap = capacity(entries.len());
-    let mut bytes = vec![0u8; cap * slot_len];
+    let mut bytes = vec![0u8; cap * N];
     for (h, slot) in entries {
         let mut i = home(*h, cap);
-        while bytes[i * slot_len] != 0 {
+        while bytes[i * N] != 0 {
             i = (i + 1) & (cap - 1);
         }
-        let at = i * slot_len;
-        bytes[at..at + slot_len].copy_from_slice(slot);
+        let at = i * N;
+        bytes[at..at + N].copy_from_slice(slot);
         bytes[at] = ctrl_byte(*h);
     }
     (bytes, cap)
