@@ -123,6 +123,7 @@ fn run() -> Result<()> {
             .edit_policy(Duration::from_secs(3))
             .context("editing the policy")?;
         let after = run.kill_sidecar().context("killing the sidecar")?;
+        run.settle(Duration::from_millis(200), Duration::from_secs(3));
         print!("{}", report::render(&run, &check, &edit, &after));
         (name, inode)
     };

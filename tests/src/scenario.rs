@@ -260,6 +260,36 @@ impl Scenario {
             .collect()
     }
 
+    /// Waits until an audit event satisfies `matches` (events reach the log asynchronously:
+    /// the shim's datagram is queued at the sidecar), for up to `within`.
+    pub fn wait_event(&self, within: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.audit_events().into_iter().find(|e| matches(e)) {
+                return Some(e);
+            }
+            if started.elapsed() > within {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the audit log has not grown for `quiet` (at most `within`).
+    pub fn settle(&self, quiet: Duration, within: Duration) {
+        let started = Instant::now();
+        let mut last = (self.audit_events().len(), Instant::now());
+        while started.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(20));
+            let n = self.audit_events().len();
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() >= quiet {
+                return;
+            }
+        }
+    }
+
     /// Runs a command in a container (ECS Exec), 10 s at most.
     pub fn exec(&self, container: &str, argv: &[&str]) -> Result<Output> {
         self.task.exec(container, argv, Duration::from_secs(10))
@@ -355,6 +385,7 @@ impl Scenario {
         let original = std::fs::read_to_string(&self.live_policy)
             .with_context(|| format!("reading {}", self.live_policy.display()))?;
         let policy = edited_policy(&original)?;
+        self.settle(Duration::from_millis(200), Duration::from_secs(3));
         let events_before = self.audit_events().len();
         let tmp = self.live_policy.with_extension("toml.edit");
         std::fs::write(&tmp, &policy)?;

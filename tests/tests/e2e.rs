@@ -190,6 +190,7 @@ fn check_attempts(run: &Scenario) {
 
 /// Phase 2: every block is an audit event with what a responder needs.
 fn check_audit(run: &Scenario) {
+    run.settle(Duration::from_millis(300), Duration::from_secs(5));
     let all = run.audit_events();
     // A normal web server start (it looks up the task's own hostname) is not blocked.
     let web = events(&all, &[("container", WEB)]);
@@ -352,18 +353,14 @@ fn check_non_root_container(run: &Scenario) {
         Some(126),
         "web: nc was not denied for a non-root container: {out:?}"
     );
-    let all = run.audit_events();
+    let web_block = run.wait_event(Duration::from_secs(3), |e| {
+        field(e, "source") == "shim"
+            && field(e, "action") == "blocked"
+            && field(e, "container") == WEB
+            && field(e, "kind") == "process"
+    });
     assert!(
-        !events(
-            &all,
-            &[
-                ("source", "shim"),
-                ("action", "blocked"),
-                ("container", WEB),
-                ("kind", "process")
-            ]
-        )
-        .is_empty(),
+        web_block.is_some(),
         "audit: no event from the web container's block"
     );
 }
@@ -425,6 +422,7 @@ fn check_policy_edit(run: &Scenario) {
             run.task.tail(container)
         );
     }
+    run.settle(Duration::from_millis(300), Duration::from_secs(3));
     let reloads = events(&run.audit_events(), &[("kind", "policy")]).len();
     assert!(reloads >= 2, "audit: no policy event for the reload");
 }
