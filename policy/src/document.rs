@@ -87,7 +87,7 @@ impl Policy {
     }
 }
 
-fn check(tree: Result<Item, Vec<PolicyError>>, origin: &str) -> Result<Policy, PolicyErrors> {
+fn check(tree: Result<Item<'_>, Vec<PolicyError>>, origin: &str) -> Result<Policy, PolicyErrors> {
     let root = tree.map_err(PolicyErrors)?;
     let mut checker = Checker::new(origin);
     let policy = checker.policy(&root);

@@ -35,7 +35,7 @@ impl<'o> Checker<'o> {
     }
 
     /// The whole document.
-    pub(crate) fn policy(&mut self, root: &Item) -> Policy {
+    pub(crate) fn policy(&mut self, root: &Item<'_>) -> Policy {
         let mut policy = Policy {
             mode: Mode::Enforce,
             dns: DnsSection {
@@ -87,7 +87,7 @@ impl<'o> Checker<'o> {
         policy
     }
 
-    fn dns(&mut self, item: &Item, dns: &mut DnsSection) {
+    fn dns(&mut self, item: &Item<'_>, dns: &mut DnsSection) {
         let Some(entries) = self.table(item, "dns") else {
             return;
         };
@@ -163,7 +163,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn process(&mut self, item: &Item, process: &mut ProcessSection) {
+    fn process(&mut self, item: &Item<'_>, process: &mut ProcessSection) {
         let Some(entries) = self.table(item, "process") else {
             return;
         };
@@ -195,7 +195,7 @@ impl<'o> Checker<'o> {
     }
 
     /// Reports keys that appear more than once (JSON allows it; TOML does not parse).
-    fn duplicates(&mut self, entries: &[(String, Option<usize>, Item)], prefix: &str) {
+    fn duplicates(&mut self, entries: &[(String, Option<usize>, Item<'_>)], prefix: &str) {
         for (i, (key, line, _)) in entries.iter().enumerate() {
             if entries[..i].iter().any(|e| e.0 == *key) {
                 self.error(
@@ -209,9 +209,9 @@ impl<'o> Checker<'o> {
 
     fn table<'i>(
         &mut self,
-        item: &'i Item,
+        item: &'i Item<'_>,
         field: &str,
-    ) -> Option<&'i [(String, Option<usize>, Item)]> {
+    ) -> Option<&'i [(String, Option<usize>, Item<'i>)]> {
         match &item.node {
             Node::Table(entries) => Some(entries),
             other => {
@@ -233,7 +233,12 @@ impl<'o> Checker<'o> {
         );
     }
 
-    fn choice<T: Copy>(&mut self, item: &Item, field: &str, choices: &[(&str, T)]) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        item: &Item<'_>,
+        field: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let expected: Vec<String> = choices.iter().map(|c| format!("\"{}\"", c.0)).collect();
         let expected = expected.join(" or ");
         match &item.node {
@@ -259,7 +264,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn verdict_default(&mut self, item: &Item, field: &str) -> Option<Verdict> {
+    fn verdict_default(&mut self, item: &Item<'_>, field: &str) -> Option<Verdict> {
         self.choice(
             item,
             field,
@@ -270,7 +275,7 @@ impl<'o> Checker<'o> {
     /// A list of patterns, each normalised; sorted and de-duplicated.
     fn patterns(
         &mut self,
-        item: &Item,
+        item: &Item<'_>,
         field: &str,
         normalise: fn(&str) -> Result<String, String>,
     ) -> Vec<String> {

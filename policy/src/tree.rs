@@ -1,25 +1,29 @@
 //! One tree for both document formats, with the line of each value where the format tells
 //! it, so validation is written once and reports TOML lines and JSON field paths alike.
 
+use std::borrow::Cow;
+
 use crate::error::PolicyError;
 
 /// A value and the 1-based line it starts on (TOML only).
-pub(crate) struct Item {
-    pub(crate) node: Node,
+pub(crate) struct Item<'a> {
+    pub(crate) node: Node<'a>,
     pub(crate) line: Option<usize>,
 }
 
-pub(crate) enum Node {
-    Str(String),
+/// Strings borrow from the document text where it holds them verbatim (no escapes), so
+/// 100k rules are not copied once more on their way to normalisation.
+pub(crate) enum Node<'a> {
+    Str(Cow<'a, str>),
     Int(i64),
     /// Any other scalar, by its type name (for "expected ..., found a boolean").
     Other(&'static str),
-    Array(Vec<Item>),
+    Array(Vec<Item<'a>>),
     /// Keys in document order where the format keeps it, each with its own line.
-    Table(Vec<(String, Option<usize>, Item)>),
+    Table(Vec<(String, Option<usize>, Item<'a>)>),
 }
 
-impl Node {
+impl Node<'_> {
     /// "a string", "an integer", ... for error messages.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -51,7 +55,7 @@ impl Lines {
 }
 
 /// Parses TOML into a tree, or returns every syntax error.
-pub(crate) fn from_toml(text: &str, origin: &str) -> Result<Item, Vec<PolicyError>> {
+pub(crate) fn from_toml<'t>(text: &'t str, origin: &str) -> Result<Item<'t>, Vec<PolicyError>> {
     use toml::de::{DeTable, DeValue};
     let lines = Lines::new(text);
     let (root, errors) = DeTable::parse_recoverable(text);
@@ -67,10 +71,11 @@ pub(crate) fn from_toml(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
             .collect());
     }
 
-    fn value(v: &toml::Spanned<DeValue<'_>>, lines: &Lines) -> Item {
+    fn value<'t>(v: &toml::Spanned<DeValue<'t>>, lines: &Lines) -> Item<'t> {
         let line = Some(lines.line(v.span().start));
         let node = match v.get_ref() {
-            DeValue::String(s) => Node::Str(s.to_string()),
+            DeValue::String(Cow::Borrowed(s)) => Node::Str(Cow::Borrowed(s)),
+            DeValue::String(Cow::Owned(s)) => Node::Str(Cow::Owned(s.clone())),
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Node::Int(n),
                 Err(_) => Node::Other("an integer out of range"),
@@ -84,8 +89,8 @@ pub(crate) fn from_toml(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
         Item { node, line }
     }
 
-    fn table(t: &DeTable<'_>, lines: &Lines) -> Node {
-        let mut entries: Vec<(String, Option<usize>, Item)> = t
+    fn table<'t>(t: &DeTable<'t>, lines: &Lines) -> Node<'t> {
+        let mut entries: Vec<(String, Option<usize>, Item<'t>)> = t
             .iter()
             .map(|(k, v)| {
                 (
@@ -108,8 +113,8 @@ pub(crate) fn from_toml(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
 /// Parses JSON into a tree, or returns the syntax error (with its line). Objects keep their
 /// keys in document order, duplicates included, so that a repeated `"deny"` is reported
 /// rather than silently replacing the first.
-pub(crate) fn from_json(text: &str, origin: &str) -> Result<Item, Vec<PolicyError>> {
-    let item: JsonItem = serde_json::from_str(text).map_err(|e| {
+pub(crate) fn from_json<'t>(text: &'t str, origin: &str) -> Result<Item<'t>, Vec<PolicyError>> {
+    let item: JsonItem<'t> = serde_json::from_str(text).map_err(|e| {
         let message = e.to_string();
         let reason = match message.rfind(" at line ") {
             Some(i) => message[..i].to_string(),
@@ -126,59 +131,66 @@ pub(crate) fn from_json(text: &str, origin: &str) -> Result<Item, Vec<PolicyErro
 }
 
 /// A JSON value read straight into the tree (no intermediate `serde_json::Value`).
-struct JsonItem(Item);
+struct JsonItem<'a>(Item<'a>);
 
-impl<'de> serde::Deserialize<'de> for JsonItem {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonItem, D::Error> {
+impl<'de> serde::Deserialize<'de> for JsonItem<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonItem<'de>, D::Error> {
         d.deserialize_any(JsonVisitor)
     }
 }
 
 struct JsonVisitor;
 
-fn json(node: Node) -> JsonItem {
+fn json(node: Node<'_>) -> JsonItem<'_> {
     JsonItem(Item { node, line: None })
 }
 
 impl<'de> serde::de::Visitor<'de> for JsonVisitor {
-    type Value = JsonItem;
+    type Value = JsonItem<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<JsonItem, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<JsonItem<'de>, E> {
         Ok(json(Node::Other("a boolean")))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<JsonItem, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<JsonItem<'de>, E> {
         Ok(json(Node::Int(v)))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<JsonItem, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<JsonItem<'de>, E> {
         Ok(json(match i64::try_from(v) {
             Ok(v) => Node::Int(v),
             Err(_) => Node::Other("an integer out of range"),
         }))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<JsonItem, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<JsonItem<'de>, E> {
         Ok(json(Node::Other("a non-integer number")))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<JsonItem, E> {
-        Ok(json(Node::Str(v.to_string())))
+    fn visit_str<E>(self, v: &str) -> Result<JsonItem<'de>, E> {
+        Ok(json(Node::Str(Cow::Owned(v.to_string()))))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<JsonItem, E> {
-        Ok(json(Node::Str(v)))
+    fn visit_string<E>(self, v: String) -> Result<JsonItem<'de>, E> {
+        Ok(json(Node::Str(Cow::Owned(v))))
     }
 
-    fn visit_unit<E>(self) -> Result<JsonItem, E> {
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<JsonItem<'de>, E> {
+        Ok(json(Node::Str(Cow::Borrowed(v))))
+    }
+
+    fn visit_unit<E>(self) -> Result<JsonItem<'de>, E> {
         Ok(json(Node::Other("null")))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonItem, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<JsonItem<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(JsonItem(item)) = seq.next_element()? {
             items.push(item);
@@ -186,9 +198,12 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
         Ok(json(Node::Array(items)))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonItem, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<JsonItem<'de>, A::Error> {
         let mut entries = Vec::new();
-        while let Some((key, JsonItem(item))) = map.next_entry::<String, JsonItem>()? {
+        while let Some((key, JsonItem(item))) = map.next_entry::<String, JsonItem<'de>>()? {
             entries.push((key, None, item));
         }
         Ok(json(Node::Table(entries)))
