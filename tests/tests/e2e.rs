@@ -90,6 +90,23 @@ fn demo_task_runs_protected_end_to_end() {
 
 /// Phase 1: what the worker tried, and what actually reached the resolver and the internet.
 fn check_attempts(run: &Scenario) {
+    // The task definition sets no LD_PRELOAD: guard-exec added the shim when it started the
+    // worker's program (same pid, so /proc shows the program's own environment).
+    let worker = run.task.container(WORKER).expect("worker");
+    let environ = std::fs::read(format!("/proc/{}/environ", worker.pid)).unwrap_or_default();
+    let preload = String::from_utf8_lossy(&environ)
+        .split('\0')
+        .find_map(|kv| kv.strip_prefix("LD_PRELOAD=").map(str::to_string));
+    assert!(
+        preload.as_deref().is_some_and(|p| p
+            .split([':', ' '])
+            .any(|l| l == guard_contract::LIB_PRELOAD)),
+        "guard-exec: the worker runs without the shim preloaded (LD_PRELOAD={preload:?})"
+    );
+    assert!(
+        !worker.base_env.iter().any(|(k, _)| k == "LD_PRELOAD"),
+        "the task definition itself set LD_PRELOAD; this check would prove nothing"
+    );
     let attempts = run.attempts();
     let worker = run.task.tail(WORKER);
     for allowed in [
