@@ -97,7 +97,7 @@ pub fn render(
     );
     let _ = writeln!(out, "What the {WORKER} container tried:");
     for a in run.attempts() {
-        let verdict = if a.ok { "ok     " } else { "FAILED " };
+        let verdict = if a.ok { "ok     " } else { "failed " };
         let _ = writeln!(out, "  {verdict} {}", a.what);
     }
     let served = run
