@@ -101,16 +101,36 @@ impl Audit {
 fn writer(rx: Receiver<Item>, out: Box<dyn Write + Send>, metrics: Arc<Metrics>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = Vec::with_capacity(512);
-    while let Ok(mut item) = rx.recv() {
+    let mut busy = false;
+    loop {
+        // Idle: block until the next event. Busy (a burst or a flood): poll every few
+        // milliseconds instead, so the query path never pays for waking this thread.
+        let first = if busy {
+            std::thread::sleep(Duration::from_millis(2));
+            match rx.try_recv() {
+                Ok(item) => item,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    busy = false;
+                    continue;
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(item) => item,
+                Err(_) => break,
+            }
+        };
+        let mut item = first;
+        let mut drained = 0usize;
         loop {
+            drained += 1;
             match item {
                 Item::Event(time, event) => {
                     line.clear();
-                    if serde_json::to_writer(&mut line, &render(time, event)).is_ok() {
-                        line.push(b'\n');
-                        if out.write_all(&line).is_ok() {
-                            metrics.events_written.fetch_add(1, Relaxed);
-                        }
+                    render_line(&mut line, time, event);
+                    if out.write_all(&line).is_ok() {
+                        metrics.events_written.fetch_add(1, Relaxed);
                     }
                 }
                 Item::Flush(ack) => {
@@ -124,8 +144,71 @@ fn writer(rx: Receiver<Item>, out: Box<dyn Write + Send>, metrics: Arc<Metrics>)
             }
         }
         let _ = out.flush();
+        busy = drained > 1;
     }
     let _ = out.flush();
+}
+
+/// One event as a JSON line. DNS events, the flood case, are written by hand; the rest
+/// through serde_json.
+fn render_line(line: &mut Vec<u8>, time: SystemTime, event: Event) {
+    match event {
+        Event::Dns {
+            action,
+            name,
+            qtype,
+            rule,
+            policy_version,
+            client,
+            target,
+        } => {
+            line.extend_from_slice(b"{\"time\":\"");
+            line.extend_from_slice(rfc3339_millis(time).as_bytes());
+            line.extend_from_slice(b"\",\"kind\":\"dns\",\"action\":");
+            json_str(line, action);
+            line.extend_from_slice(b",\"name\":");
+            json_str(line, &name);
+            line.extend_from_slice(b",\"qtype\":");
+            json_str(line, &crate::query::qtype_name(qtype));
+            line.extend_from_slice(b",\"rule\":");
+            json_str(line, &rule);
+            line.extend_from_slice(b",\"policy_version\":");
+            json_str(line, &policy_version);
+            line.extend_from_slice(b",\"client\":");
+            json_str(line, &client.to_string());
+            if let Some(t) = target {
+                line.extend_from_slice(b",\"target\":");
+                json_str(line, &t);
+            }
+            line.extend_from_slice(b",\"source\":\"dns-guard\"}\n");
+        }
+        other => {
+            if serde_json::to_writer(&mut *line, &render(time, other)).is_ok() {
+                line.push(b'\n');
+            } else {
+                line.clear();
+            }
+        }
+    }
+}
+
+/// A JSON string literal.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
 }
 
 fn render(time: SystemTime, event: Event) -> Value {
@@ -217,6 +300,27 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_events_are_valid_json_even_with_odd_names() {
+        let mut line = Vec::new();
+        let event = Event::Dns {
+            action: "blocked",
+            name: "a\\\"b\u{1}.evil.test".into(),
+            qtype: 16,
+            rule: "dns.deny:*.evil.test".into(),
+            policy_version: "v1".into(),
+            client: "127.0.0.1:5353".parse().unwrap(),
+            target: Some("t.test".into()),
+        };
+        render_line(&mut line, UNIX_EPOCH, event);
+        assert_eq!(line.last(), Some(&b'\n'));
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["name"], "a\\\"b\u{1}.evil.test");
+        assert_eq!(v["qtype"], "TXT");
+        assert_eq!(v["target"], "t.test");
+        assert_eq!(v["time"], "1970-01-01T00:00:00.000Z");
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {
