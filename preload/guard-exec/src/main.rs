@@ -6,6 +6,7 @@
 //! exit codes are the app's). Linked statically so it runs in distroless and Alpine images.
 
 mod cli;
+mod glibc;
 mod resolv_conf;
 
 use std::ffi::{CString, OsString};
@@ -16,6 +17,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use guard_contract as contract;
+use guard_preload_core::event::{self, Event, Subject};
 use guard_preload_core::launch::{self, Launch, RuleText};
 use guard_preload_core::path::{self, PathBuf as StackPath};
 use guard_preload_core::{Config, policy, protect};
@@ -146,6 +148,18 @@ fn run(args: cli::Args) -> ExitCode {
             "guard-exec: warning: {} is a musl program: not preloading the glibc shim",
             program_path.display()
         );
+    } else if let Some(libc) = glibc::too_old(Path::new("/")) {
+        // The loader would refuse the shim and fail every process of the container.
+        eprintln!(
+            "guard-exec: warning: {libc} is older than {} (needed by the shim): not preloading it; launches and lookups inside the app are not checked",
+            glibc::REQUIRED
+        );
+        report_unprotected(
+            &cfg,
+            &program,
+            c_argv.as_ptr(),
+            "glibc older than 2.34 (the shim cannot load)",
+        );
     } else if !lib.exists() {
         eprintln!(
             "guard-exec: warning: the shim {} is missing: launches and lookups inside the app are not checked",
@@ -170,6 +184,26 @@ fn run(args: cli::Args) -> ExitCode {
     } else {
         126
     })
+}
+
+fn report_unprotected(
+    cfg: &Config,
+    program: &StackPath,
+    argv: *const *const libc::c_char,
+    reason: &str,
+) {
+    event::send(
+        cfg,
+        &Event {
+            action: contract::event::ACTION_UNPROTECTED,
+            subject: Subject::Program(program.as_bytes()),
+            argv,
+            rule: b"",
+            version: "",
+            api: "guard-exec",
+            reason,
+        },
+    );
 }
 
 fn set_default(cmd: &mut Command, key: &str, value: &str) {
