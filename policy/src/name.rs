@@ -15,6 +15,9 @@ pub const MAX_LABEL_LEN: usize = 63;
 pub struct DnsName {
     wire: [u8; MAX_WIRE_LEN],
     len: u8,
+    /// Some label contains a `.` byte (written `\.`): the matcher then checks labels more
+    /// carefully against rule texts, where a dot always separates labels.
+    dotted: bool,
 }
 
 /// Why a name cannot be matched.
@@ -45,6 +48,7 @@ impl DnsName {
         DnsName {
             wire: [0; MAX_WIRE_LEN],
             len: 0,
+            dotted: false,
         }
     }
 
@@ -59,17 +63,23 @@ impl DnsName {
         if text == b"." {
             return Ok(name);
         }
-        if !text.contains(&b'\\') {
-            // No escapes (nearly every name): copy label by label.
-            let body = text.strip_suffix(b".").unwrap_or(text);
-            let mut out = 0;
-            for label in body.split(|&b| b == b'.') {
-                if label.is_empty() {
-                    return Err(NameError::EmptyLabel);
+        // Nearly every name has no escapes: one pass copies it lower-cased and turns each
+        // dot into the next label's length byte (byte `i` of the text is byte `i + 1` of
+        // the wire form). Escapes take the general path below.
+        let body = text.strip_suffix(b".").unwrap_or(text);
+        if body.len() < MAX_WIRE_LEN && !body.contains(&b'\\') {
+            let wire = &mut name.wire[..body.len() + 1];
+            let mut start = 0;
+            for (i, &c) in body.iter().enumerate() {
+                if c == b'.' {
+                    wire[start] = label_len(i - start)?;
+                    start = i + 1;
+                } else {
+                    wire[i + 1] = c.to_ascii_lowercase();
                 }
-                out = name.push_label(out, label)?;
             }
-            name.len = out as u8;
+            wire[start] = label_len(body.len() - start)?;
+            name.len = (body.len() + 1) as u8;
             return Ok(name);
         }
         // `out` is where the next byte goes; `start` holds the open label's length byte.
@@ -95,6 +105,7 @@ impl DnsName {
                 b'\\' => {
                     let (byte, used) = unescape(text.get(i..).unwrap_or_default())?;
                     i += used;
+                    name.dotted |= byte == b'.';
                     byte
                 }
                 _ => c,
@@ -135,6 +146,7 @@ impl DnsName {
                 continue;
             }
             out = name.push_label(out, label)?;
+            name.dotted |= label.contains(&b'.');
         }
         name.len = out as u8;
         Ok(name)
@@ -161,6 +173,11 @@ impl DnsName {
         &self.wire[..self.len as usize]
     }
 
+    /// Whether some label contains a `.` byte (only possible through `\\.` or wire labels).
+    pub fn has_dotted_label(&self) -> bool {
+        self.dotted
+    }
+
     /// Number of labels (0 for the root).
     pub fn label_count(&self) -> usize {
         Labels { rest: self.wire() }.count()
@@ -169,6 +186,16 @@ impl DnsName {
     /// The labels, left to right, without length bytes.
     pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
         Labels { rest: self.wire() }
+    }
+}
+
+/// A label's length byte, if the length is allowed.
+#[inline]
+fn label_len(len: usize) -> Result<u8, NameError> {
+    match len {
+        0 => Err(NameError::EmptyLabel),
+        1..=MAX_LABEL_LEN => Ok(len as u8),
+        _ => Err(NameError::LabelTooLong),
     }
 }
 

@@ -63,20 +63,27 @@ pub struct PolicyView<'a> {
 }
 
 /// Whether a wire-form name and a dotted text name (no escapes, as rules are) have the same
-/// labels. A wire label containing a dot never equals a text label.
-fn wire_is_text(mut wire: &[u8], mut text: &[u8]) -> bool {
-    while let Some((&len, rest)) = wire.split_first() {
-        let end = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
-        if rest.get(..len as usize) != Some(&text[..end]) {
+/// labels. Text byte `j` lines up with wire byte `j + 1`: labels compare as slices and each
+/// length byte lines up with a dot. A wire label holding a dot byte (`dotted`) can never
+/// equal a rule label.
+fn wire_is_text(wire: &[u8], text: &[u8], dotted: bool) -> bool {
+    let mut pos = 0;
+    while let Some(&len) = wire.get(pos) {
+        let len = len as usize;
+        let (Some(label), Some(seg)) = (wire.get(pos + 1..pos + 1 + len), text.get(pos..pos + len))
+        else {
+            return false;
+        };
+        if label != seg || (dotted && label.contains(&b'.')) {
             return false;
         }
-        wire = &rest[end..];
-        text = match text.get(end + 1..) {
-            // A dot was consumed: another label must follow in both.
-            Some(next) if !wire.is_empty() => next,
-            Some(_) => return false,
-            None => return wire.is_empty(),
-        };
+        pos += 1 + len;
+        if pos == wire.len() {
+            return pos == text.len() + 1;
+        }
+        if text.get(pos - 1) != Some(&b'.') {
+            return false;
+        }
     }
     false
 }
@@ -190,7 +197,8 @@ impl<'a> PolicyView<'a> {
     /// stronger verdict wins (deny > alert > allow).
     pub fn decide_dns(&self, name: &DnsName) -> Decision<'a> {
         let wire = name.wire();
-        if let Some(d) = self.dns_rule(wire, EXACT_VERDICT, 2) {
+        let dotted = name.has_dotted_label();
+        if let Some(d) = self.dns_rule(wire, dotted, EXACT_VERDICT, 2) {
             return d;
         }
         // Suffixes at label boundaries, longest first. A wildcard has at least two labels
@@ -205,7 +213,7 @@ impl<'a> PolicyView<'a> {
                 Some(&len) if (len as usize) + 1 < rest.len() => {}
                 _ => break,
             }
-            if let Some(d) = self.dns_rule(rest, WILD_VERDICT, 0) {
+            if let Some(d) = self.dns_rule(rest, dotted, WILD_VERDICT, 0) {
                 return d;
             }
         }
@@ -252,7 +260,13 @@ impl<'a> PolicyView<'a> {
 
     /// The DNS rule for a key (wire form) of one kind: exact (`EXACT_VERDICT`, pattern =
     /// text without `*.`) or wildcard (`WILD_VERDICT`, pattern = the text).
-    fn dns_rule(&self, key: &[u8], verdict_at: usize, skip: usize) -> Option<Decision<'a>> {
+    fn dns_rule(
+        &self,
+        key: &[u8],
+        dotted: bool,
+        verdict_at: usize,
+        skip: usize,
+    ) -> Option<Decision<'a>> {
         if key.is_empty() {
             return None;
         }
@@ -262,7 +276,7 @@ impl<'a> PolicyView<'a> {
                 return None;
             }
             let text = self.pool.bytes(u32_at(slot, 4)?, text_len)?;
-            if !wire_is_text(key, text.get(2..)?) {
+            if !wire_is_text(key, text.get(2..)?, dotted) {
                 return None;
             }
             // The key is found; a missing verdict of this kind ends the search too.

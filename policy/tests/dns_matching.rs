@@ -241,3 +241,13 @@ fn settings_default_to_enforce_nxdomain_inspect_5s() {
     assert_eq!(v.cname_mode(), guard_policy::CnameMode::Inspect);
     assert_eq!(v.block_ttl(), 5);
 }
+
+#[test]
+fn wire_label_containing_a_dot_does_not_match_two_rule_labels() {
+    // The same name as `a\.b.example` but as it arrives in a DNS message.
+    let p = policy("[dns]\ndefault = \"allow\"\ndeny = [\"a.b.example\", \"*.b.example\"]\n");
+    let c = p.compile();
+    let name = guard_policy::DnsName::from_labels([&b"a.b"[..], b"example"]).unwrap();
+    assert!(name.has_dotted_label());
+    assert_eq!(c.view().decide_dns(&name).rule.to_string(), "dns.default");
+}

@@ -160,3 +160,9 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn plain_and_escaped_paths_give_the_same_wire_form() {
+    // `\065` forces the general parser; the rest takes the fast one.
+    assert_eq!(wire("\\065pi.GitHub.com."), wire("api.github.com"));
+}
