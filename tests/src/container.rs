@@ -300,8 +300,16 @@ pub fn exec_command(netns: &NetNs, pid: u32, argv: &[&str]) -> Result<Command> {
     let Some(program) = argv.first() else {
         bail!("exec: empty command")
     };
-    let environ = std::fs::read(format!("/proc/{pid}/environ"))
-        .with_context(|| format!("reading the environment of container process {pid}"))?;
+    // The file reads empty while the process is in the middle of an execve: retry briefly.
+    let mut environ = Vec::new();
+    for _ in 0..50 {
+        environ = std::fs::read(format!("/proc/{pid}/environ"))
+            .with_context(|| format!("reading the environment of container process {pid}"))?;
+        if !environ.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let env: Vec<(String, String)> = environ
         .split(|b| *b == 0)
         .filter_map(|kv| {
