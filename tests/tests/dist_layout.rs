@@ -115,6 +115,22 @@ fn dockerfile_copies_exactly_the_dist_layout_into_the_volume() {
     );
 }
 
+/// The build context is the dist layout only: `.dockerignore` excludes everything else (the
+/// multi-gigabyte target/) and must not exclude what the COPY needs.
+#[test]
+fn dockerignore_keeps_only_the_dist_layout() {
+    let path = artifacts::workspace_root().join(".dockerignore");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let rules: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    // Docker applies the last matching rule: "*" first, then the exception.
+    assert_eq!(rules, ["*", "!dist/guard"], "{}", path.display());
+}
+
 #[test]
 fn dockerfile_entrypoint_and_healthcheck_use_the_contract_paths() {
     let instructions = dockerfile();
