@@ -70,8 +70,18 @@ enum Step {
         target: CString,
         recursive: bool,
         read_only: bool,
+        /// A host directory programs rarely need (`/mnt`, `/media`, `/srv`...): a bind that
+        /// fails (an automount, an odd filesystem) leaves it empty instead of failing the
+        /// container.
+        optional: bool,
     },
 }
+
+/// Host top-level directories every container needs; the others are optional.
+const ESSENTIAL: &[&str] = &[
+    "bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "var", "run", "proc", "sys",
+    "dev",
+];
 
 /// Host top-level entries that are not bound read-only from the host.
 const SPECIAL: &[&str] = &["proc", "sys", "dev", "tmp", "lost+found"];
@@ -114,6 +124,7 @@ fn plan(root: &Path, binds: &[Bind]) -> Result<Vec<Step>> {
                 target: cstring(&inside)?,
                 recursive: true,
                 read_only: !SPECIAL.contains(&name_str),
+                optional: !ESSENTIAL.contains(&name_str),
             });
         } else if file_type.is_file() || file_type.is_socket() {
             // Stray files at the top level (e.g. container_info.json) stay outside.
@@ -142,6 +153,7 @@ fn plan(root: &Path, binds: &[Bind]) -> Result<Vec<Step>> {
             target: cstring(&inside)?,
             recursive: false,
             read_only: bind.read_only,
+            optional: false,
         });
     }
     Ok(steps)
@@ -195,17 +207,22 @@ fn run_steps(root: &CString, steps: &[Step]) -> std::io::Result<()> {
                 target,
                 recursive,
                 read_only,
+                optional,
             } => {
                 let flags = libc::MS_BIND | if *recursive { libc::MS_REC } else { 0 };
                 // SAFETY: see above.
                 unsafe {
-                    check(libc::mount(
+                    let bound = check(libc::mount(
                         source.as_ptr(),
                         target.as_ptr(),
                         none,
                         flags,
                         std::ptr::null(),
-                    ))?;
+                    ));
+                    match bound {
+                        Err(_) if *optional => continue,
+                        other => other?,
+                    }
                     if *read_only {
                         check(libc::mount(
                             none,
