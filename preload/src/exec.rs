@@ -27,7 +27,7 @@ fn allowed(cfg: &Config, api: &'static str, program: &PathBuf, argv: Argv, note:
             program,
             argv,
             note,
-            report_all: true,
+            constructor: false,
         },
     )
 }

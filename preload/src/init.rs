@@ -101,7 +101,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
                     program,
                     argv,
                     note: "",
-                    report_all: false,
+                    constructor: true,
                 },
             )
     };

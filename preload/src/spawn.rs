@@ -67,7 +67,7 @@ unsafe fn spawn(
                 program: &program,
                 argv,
                 note: "",
-                report_all: true,
+                constructor: false,
             },
         )
     {
@@ -201,7 +201,7 @@ fn shell_allowed(api: &'static str, command: *const c_char) -> bool {
             program: &program,
             argv: argv.as_ptr(),
             note: "",
-            report_all: true,
+            constructor: false,
         },
     );
     if ok {

@@ -142,6 +142,8 @@ pub fn build(cfg: &Config, ev: &Event<'_>, out: &mut Datagram) {
 }
 
 /// Sends one event; never blocks. Counts it in [`DROPPED`] when it cannot be delivered.
+/// Not inlined: its 8 KiB buffer should only be on the stack (and probed) when reporting.
+#[inline(never)]
 pub fn send(cfg: &Config, ev: &Event<'_>) {
     let mut dgram = Datagram::new();
     build(cfg, ev, &mut dgram);

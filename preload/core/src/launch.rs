@@ -89,9 +89,11 @@ pub struct Launch<'a> {
     pub argv: *const *const c_char,
     /// Why the launch cannot be followed even when allowed (e.g. fileless), or "".
     pub note: &'a str,
-    /// Report `alerted`/`would-block`/`unprotected` too (false: only `blocked`; used by the
-    /// constructor, whose launch was already reported by a hooked parent).
-    pub report_all: bool,
+    /// The shim's constructor checking its own process: `program` is the kernel's
+    /// canonical `/proc/self/exe` (or `argv[0]`), so no symlink candidates are looked up, the
+    /// policy mapped a moment ago is used without another `stat`, and only `blocked` is
+    /// reported (a hooked parent already reported alerts and would-blocks of this launch).
+    pub constructor: bool,
 }
 
 /// Decides a launch, reports it, and says whether it may go ahead.
@@ -104,11 +106,21 @@ pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
 pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) -> bool {
     rule.clear();
     let mut version = "";
-    let out = match policy::current(&cfg.policy_bin) {
+    let view = if launch.constructor {
+        policy::recent(&cfg.policy_bin)
+    } else {
+        policy::current(&cfg.policy_bin)
+    };
+    let out = match view {
         None => fail_outcome(cfg, rule),
         Some(view) => {
             version = view.version();
-            match decide_program(&view, launch.program.as_bytes()) {
+            let decided = if launch.constructor {
+                Some(view.decide_process(launch.program.as_bytes()))
+            } else {
+                decide_program(&view, launch.program.as_bytes())
+            };
+            match decided {
                 Some(d) => {
                     let _ = write!(rule, "{}", d.rule);
                     outcome(view.mode(), d.verdict)
@@ -135,10 +147,10 @@ pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) 
         );
     };
     match out.action {
-        Some(action) if action == ACTION_BLOCKED || launch.report_all => report(action, ""),
+        Some(action) if action == ACTION_BLOCKED || !launch.constructor => report(action, ""),
         _ => {}
     }
-    if out.allow && launch.report_all {
+    if out.allow && !launch.constructor {
         let reason = if launch.note.is_empty() {
             crate::protect::unprotected_reason(launch.program.as_cstr()).unwrap_or("")
         } else {

@@ -5,8 +5,10 @@
 //! page. Old mappings and records are never unmapped: a `vfork` child or another thread may
 //! still be reading them, and the leak is bounded by the number of policy changes.
 
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use guard_policy::PolicyView;
 
@@ -72,17 +74,18 @@ pub fn recent(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
 /// When the file disappears after a valid policy was seen, the last one stays in force.
 pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
     LAST_CHECK_MS.store(coarse_ms().max(1), Ordering::Relaxed);
-    let seen = sys::stat(bin.as_cstr());
     let cur = CURRENT.load(Ordering::Acquire);
     // SAFETY: records are published fully initialised and never freed.
     let cur_ref = unsafe { cur.as_ref() };
-    let st = match (seen, cur_ref) {
-        (Some(st), Some(rec)) if rec.stat == st => return rec.view(),
-        (None, Some(rec)) => return rec.view(),
-        (None, None) => return None,
-        (Some(st), _) => st,
-    };
-    let _ = st;
+    if let Some(rec) = cur_ref {
+        match sys::stat(bin.as_cstr()) {
+            Some(st) if rec.stat == st => return rec.view(),
+            None => return rec.view(),
+            Some(_) => {}
+        }
+    }
+    // First use (mapping straight away: `map` fails cheaply when there is no file), or the
+    // file changed.
     let Some(new) = map(bin) else {
         return cur_ref.and_then(Record::view);
     };
@@ -99,6 +102,33 @@ pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
     }
 }
 
+/// The first record of a process lives here (no page to map for the common case of a
+/// policy that never changes during the process's life).
+struct FirstRecord(UnsafeCell<MaybeUninit<Record>>);
+// SAFETY: handed out once (FIRST_TAKEN), written before it is published.
+unsafe impl Sync for FirstRecord {}
+static FIRST: FirstRecord = FirstRecord(UnsafeCell::new(MaybeUninit::uninit()));
+static FIRST_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Room for one record: the static slot the first time, an anonymous page afterwards.
+fn record_slot() -> Option<*mut Record> {
+    if !FIRST_TAKEN.swap(true, Ordering::AcqRel) {
+        return Some(FIRST.0.get().cast());
+    }
+    // SAFETY: an anonymous private mapping, checked below.
+    let page = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            RECORD_PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (page != libc::MAP_FAILED).then_some(page.cast())
+}
+
 /// Maps the file and builds a record for it (a record with no blob when the file is empty
 /// or not a valid policy, so the change is noticed once, not on every call).
 fn map(bin: &Buf<1024>) -> Option<*mut Record> {
@@ -112,18 +142,10 @@ fn map(bin: &Buf<1024>) -> Option<*mut Record> {
             libc::close(fd);
             return None;
         };
-        let page = libc::mmap(
-            ptr::null_mut(),
-            RECORD_PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if page == libc::MAP_FAILED {
+        let Some(record) = record_slot() else {
             libc::close(fd);
             return None;
-        }
+        };
         let mut blob: *const u8 = ptr::null();
         let len = usize::try_from(st.size).unwrap_or(0);
         if len > 0 {
@@ -148,7 +170,6 @@ fn map(bin: &Buf<1024>) -> Option<*mut Record> {
             }
         }
         libc::close(fd);
-        let record = page.cast::<Record>();
         record.write(Record {
             blob,
             len,
@@ -164,6 +185,9 @@ unsafe fn discard(record: *mut Record) {
         if !(*record).blob.is_null() {
             libc::munmap((*record).blob as *mut libc::c_void, (*record).len);
         }
-        libc::munmap(record.cast(), RECORD_PAGE);
+        // The static first slot is simply never used again.
+        if record != FIRST.0.get().cast::<Record>() {
+            libc::munmap(record.cast(), RECORD_PAGE);
+        }
     }
 }

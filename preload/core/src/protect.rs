@@ -8,20 +8,22 @@ const PT_INTERP: u32 = 3;
 /// Program headers read at most (real binaries have about a dozen).
 const MAX_PHDRS: usize = 64;
 
-/// Why `path` (NUL-terminated) will run without the shim, or `None` when it will carry it
-/// (or is not an ELF file, e.g. a script whose interpreter is checked when it starts).
+/// Why `path` will run without the shim, or `None` when it will carry it (or is not an ELF
+/// file, e.g. a script whose interpreter is checked when it starts). One `open`, `fstat`,
+/// `fgetxattr`, `pread` and `close`: this runs on every launch.
 pub fn unprotected_reason(path: &CStr) -> Option<&'static str> {
-    let st = sys::stat(path)?;
+    let file = File::open(path)?;
+    let st = sys::fstat(file.0)?;
     if st.mode & libc::S_ISUID != 0 {
         return Some("setuid binary (the loader drops LD_PRELOAD)");
     }
     if st.mode & libc::S_ISGID != 0 {
         return Some("setgid binary (the loader drops LD_PRELOAD)");
     }
-    // SAFETY: a size query (NULL buffer, size 0) on a NUL-terminated path.
+    // SAFETY: a size query (NULL buffer, size 0) on our descriptor.
     let caps = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
+        libc::fgetxattr(
+            file.0,
             c"security.capability".as_ptr(),
             core::ptr::null_mut(),
             0,
@@ -31,17 +33,38 @@ pub fn unprotected_reason(path: &CStr) -> Option<&'static str> {
         return Some("file capabilities (the loader drops LD_PRELOAD)");
     }
     let mut interp = [0u8; 256];
-    match interpreter(path, &mut interp) {
+    match file.interpreter(&mut interp) {
         Some(None) => Some("static binary (LD_PRELOAD has no effect)"),
-        Some(Some(n))
-            if interp
-                .get(..n)
-                .is_some_and(|i| i.windows(7).any(|w| w == b"ld-musl")) =>
-        {
+        Some(Some(n)) if is_musl_loader(interp.get(..n).unwrap_or(&[])) => {
             Some("musl program (the shim is built for glibc)")
         }
         _ => None,
     }
+}
+
+fn is_musl_loader(interp: &[u8]) -> bool {
+    interp.windows(7).any(|w| w == b"ld-musl")
+}
+
+/// An ELF executable without a `PT_INTERP` program header: no dynamic loader, no preload.
+pub fn is_static_elf(path: &CStr) -> bool {
+    matches!(interpreter(path, &mut [0u8; 256]), Some(None))
+}
+
+/// Whether a dynamic program is loaded by musl's loader, which cannot load the glibc build of
+/// the shim (and fails the program when a preloaded library's dependency is missing).
+pub fn is_musl(path: &CStr) -> bool {
+    let mut buf = [0u8; 256];
+    match interpreter(path, &mut buf) {
+        Some(Some(n)) => is_musl_loader(buf.get(..n).unwrap_or(&[])),
+        _ => false,
+    }
+}
+
+/// The ELF program interpreter of `path`: `Some(Some(len))` with the name in `out`,
+/// `Some(None)` for an ELF file without one (static), `None` when not an ELF file or unreadable.
+pub fn interpreter(path: &CStr, out: &mut [u8]) -> Option<Option<usize>> {
+    File::open(path)?.interpreter(out)
 }
 
 fn u16_at(b: &[u8], off: usize, le: bool) -> Option<u16> {
@@ -71,92 +94,102 @@ fn u64_at(b: &[u8], off: usize, le: bool) -> Option<u64> {
     })
 }
 
-/// An ELF executable without a `PT_INTERP` program header: no dynamic loader, no preload.
-pub fn is_static_elf(path: &CStr) -> bool {
-    matches!(interpreter(path, &mut [0u8; 256]), Some(None))
-}
+/// A read-only descriptor, closed on drop (no allocation involved).
+struct File(libc::c_int);
 
-/// Whether a dynamic program is loaded by musl's loader, which cannot load the glibc build of
-/// the shim (and fails the program when a preloaded library's dependency is missing).
-pub fn is_musl(path: &CStr) -> bool {
-    let mut buf = [0u8; 256];
-    match interpreter(path, &mut buf) {
-        Some(Some(n)) => buf
-            .get(..n)
-            .is_some_and(|i| i.windows(7).any(|w| w == b"ld-musl")),
-        _ => false,
+impl File {
+    fn open(path: &CStr) -> Option<File> {
+        // SAFETY: open on a NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        (fd >= 0).then_some(File(fd))
+    }
+
+    /// `out.len()` bytes at `offset`: from the first page read at start when they are in it,
+    /// else read with `pread`.
+    fn read_at<'b>(&self, first: &'b [u8], offset: usize, out: &'b mut [u8]) -> Option<&'b [u8]> {
+        let len = out.len();
+        if let Some(bytes) = first.get(offset..offset.checked_add(len)?) {
+            return Some(bytes);
+        }
+        // SAFETY: pread into a buffer of len bytes.
+        let got = unsafe {
+            libc::pread(
+                self.0,
+                out.as_mut_ptr().cast(),
+                len,
+                i64::try_from(offset).ok()?,
+            )
+        };
+        if usize::try_from(got).ok()? < len {
+            return None;
+        }
+        Some(out)
+    }
+
+    fn interpreter(&self, out: &mut [u8]) -> Option<Option<usize>> {
+        // The ELF header, the program headers and usually the interpreter name all sit in the
+        // first page, so one read is enough for ordinary binaries.
+        let mut page = [0u8; 4096];
+        // SAFETY: pread into our page buffer.
+        let n = unsafe { libc::pread(self.0, page.as_mut_ptr().cast(), page.len(), 0) };
+        let first = page.get(..usize::try_from(n).ok()?)?;
+        if first.len() < 52 || first.get(..4) != Some(b"\x7fELF") {
+            return None;
+        }
+        let is64 = first.get(4) == Some(&2);
+        let le = first.get(5) == Some(&1);
+        let (phoff, phentsize, phnum) = if is64 {
+            (
+                u64_at(first, 32, le)?,
+                u16_at(first, 54, le)?,
+                u16_at(first, 56, le)?,
+            )
+        } else {
+            (
+                u64::from(u32_at(first, 28, le)?),
+                u16_at(first, 42, le)?,
+                u16_at(first, 44, le)?,
+            )
+        };
+        let entsize = usize::from(phentsize);
+        let count = usize::from(phnum).min(MAX_PHDRS);
+        if !(8..=64).contains(&entsize) || count == 0 {
+            return Some(None);
+        }
+        let mut phdr_buf = [0u8; MAX_PHDRS * 64];
+        let phdrs = self.read_at(
+            first,
+            usize::try_from(phoff).ok()?,
+            phdr_buf.get_mut(..entsize * count)?,
+        )?;
+        for i in 0..count {
+            let ph = i * entsize;
+            if u32_at(phdrs, ph, le)? != PT_INTERP {
+                continue;
+            }
+            let (off, size) = if is64 {
+                (u64_at(phdrs, ph + 8, le)?, u64_at(phdrs, ph + 32, le)?)
+            } else {
+                (
+                    u64::from(u32_at(phdrs, ph + 4, le)?),
+                    u64::from(u32_at(phdrs, ph + 16, le)?),
+                )
+            };
+            let len = usize::try_from(size).ok()?.min(out.len());
+            let mut name_buf = [0u8; 256];
+            let name = self.read_at(first, usize::try_from(off).ok()?, name_buf.get_mut(..len)?)?;
+            let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            out.get_mut(..len)?.copy_from_slice(name.get(..len)?);
+            return Some(Some(len));
+        }
+        Some(None)
     }
 }
 
-/// The ELF program interpreter of `path`: `Some(Some(len))` with the name in `out`,
-/// `Some(None)` for an ELF file without one (static), `None` when not an ELF file or unreadable.
-pub fn interpreter(path: &CStr, out: &mut [u8]) -> Option<Option<usize>> {
-    // SAFETY: open/pread/close with checked results and stack buffers.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let mut hdr = [0u8; 64];
-        let n = libc::pread(fd, hdr.as_mut_ptr().cast(), hdr.len(), 0);
-        let result = (|| {
-            if n < 52 || hdr.get(..4) != Some(b"\x7fELF") {
-                return None;
-            }
-            let is64 = hdr.get(4) == Some(&2);
-            let le = hdr.get(5) == Some(&1);
-            let (phoff, phentsize, phnum) = if is64 {
-                (
-                    u64_at(&hdr, 32, le)?,
-                    u16_at(&hdr, 54, le)?,
-                    u16_at(&hdr, 56, le)?,
-                )
-            } else {
-                (
-                    u64::from(u32_at(&hdr, 28, le)?),
-                    u16_at(&hdr, 42, le)?,
-                    u16_at(&hdr, 44, le)?,
-                )
-            };
-            let entsize = usize::from(phentsize);
-            let count = usize::from(phnum).min(MAX_PHDRS);
-            if !(8..=64).contains(&entsize) || count == 0 {
-                return Some(None);
-            }
-            let mut phdrs = [0u8; MAX_PHDRS * 64];
-            let want = entsize * count;
-            let got = libc::pread(
-                fd,
-                phdrs.as_mut_ptr().cast(),
-                want,
-                i64::try_from(phoff).ok()?,
-            );
-            if got < want as isize {
-                return None;
-            }
-            for i in 0..count {
-                let ph = i * entsize;
-                if u32_at(&phdrs, ph, le)? != PT_INTERP {
-                    continue;
-                }
-                let (off, size) = if is64 {
-                    (u64_at(&phdrs, ph + 8, le)?, u64_at(&phdrs, ph + 32, le)?)
-                } else {
-                    (
-                        u64::from(u32_at(&phdrs, ph + 4, le)?),
-                        u64::from(u32_at(&phdrs, ph + 16, le)?),
-                    )
-                };
-                let len = usize::try_from(size).ok()?.min(out.len());
-                let got = libc::pread(fd, out.as_mut_ptr().cast(), len, i64::try_from(off).ok()?);
-                let got = usize::try_from(got).ok()?;
-                let name = out.get(..got)?;
-                return Some(Some(name.iter().position(|&b| b == 0).unwrap_or(got)));
-            }
-            Some(None)
-        })();
-        libc::close(fd);
-        result
+impl Drop for File {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(self.0) };
     }
 }
 
@@ -167,6 +200,10 @@ mod tests {
     #[test]
     fn dynamic_programs_are_protected() {
         assert!(!is_static_elf(c"/bin/sh"));
+        assert!(!is_musl(c"/bin/sh"));
         assert_eq!(unprotected_reason(c"/bin/sh"), None);
+        let mut interp = [0u8; 256];
+        let n = interpreter(c"/bin/sh", &mut interp).unwrap().unwrap();
+        assert!(interp[..n].starts_with(b"/lib"), "{:?}", &interp[..n]);
     }
 }

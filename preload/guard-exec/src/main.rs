@@ -119,7 +119,7 @@ fn run(args: cli::Args) -> ExitCode {
         program: &program,
         argv: c_argv.as_ptr(),
         note: "",
-        report_all: true,
+        constructor: false,
     };
     if !launch::decide_with_rule(&cfg, &launch, &mut rule) {
         eprintln!(
