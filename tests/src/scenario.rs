@@ -7,6 +7,7 @@
 //! | name | answer | policy |
 //! |---|---|---|
 //! | `api.partner.test` | 127.0.10.1 | allowed |
+//! | `www.partner.test` | 127.0.10.1 | allowed (still allowed after the policy edit) |
 //! | `paste.pastebin.test` | 127.0.20.1 | alerted |
 //! | `exfil.attacker.test` | 127.0.66.1 | denied |
 //! | `cdn.partner.test` | CNAME `c2.attacker.test` (127.0.66.2) | allowed name, denied target |
@@ -48,6 +49,7 @@ pub fn zone() -> Vec<Record> {
     };
     vec![
         a("api.partner.test", ALLOWED_IP),
+        a("www.partner.test", ALLOWED_IP),
         a("paste.pastebin.test", ALERTED_IP),
         a("exfil.attacker.test", DENIED_IP),
         a("c2.attacker.test", CLOAKED_IP),
@@ -448,6 +450,8 @@ pub struct AfterSidecar {
     /// With the last published policy still on the volume.
     pub allowed_program_runs: bool,
     pub denied_program_runs: bool,
+    /// An allowed name (`www.partner.test`) resolved before the kill, and after it.
+    pub allowed_name_resolved_before: bool,
     pub allowed_name_resolves: bool,
     /// With no valid policy on the volume (a new process decides from nothing).
     pub no_policy_program_runs: bool,
@@ -460,6 +464,19 @@ impl Scenario {
     /// Kills the sidecar (SIGKILL, like an OOM kill), probes every app container, then removes
     /// the published policy (no valid policy left) and probes again.
     pub fn kill_sidecar(&mut self) -> Result<Vec<AfterSidecar>> {
+        let allowed_name = ["getent", "hosts", "www.partner.test"];
+        let before: Vec<(String, bool)> = self
+            .task
+            .containers
+            .iter()
+            .filter(|c| c.name != SIDECAR)
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    succeeded(&self.exec(&c.name, &allowed_name)),
+                )
+            })
+            .collect();
         self.task.kill(SIDECAR)?;
         let apps: Vec<(String, String)> = self
             .task
@@ -484,7 +501,8 @@ impl Scenario {
                 guard_fail: fail.clone(),
                 allowed_program_runs: run(&["/bin/sh", "-c", "true"]),
                 denied_program_runs: run(&["/bin/sh", "-c", "nc -z -w 1 127.0.10.1 80"]),
-                allowed_name_resolves: run(&["getent", "hosts", "api.partner.test"]),
+                allowed_name_resolved_before: before.iter().any(|(n, ok)| n == name && *ok),
+                allowed_name_resolves: run(&allowed_name),
                 no_policy_program_runs: false,
                 no_policy_guard_exec_runs: false,
                 no_policy_guard_exec_stderr: String::new(),

@@ -472,6 +472,10 @@ fn check_sidecar_killed(run: &mut Scenario) {
             "{who}: a denied program runs once the sidecar is gone"
         );
         assert!(
+            r.allowed_name_resolved_before,
+            "{who}: www.partner.test did not resolve before the kill, so the check after it proves nothing"
+        );
+        assert!(
             !r.allowed_name_resolves,
             "{who}: names resolve without the sidecar (bypass?)"
         );
