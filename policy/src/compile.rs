@@ -233,6 +233,9 @@ impl Writer {
         out[OFF_CNAME] = dns.cname as u8;
         out[OFF_DNS_DEFAULT] = dns.default as u8;
         out[OFF_PROCESS_DEFAULT] = process.default as u8;
+        let (max_exact, max_wild) = dns_depths(&[&dns.allow, &dns.alert, &dns.deny]);
+        out[OFF_MAX_EXACT_LABELS] = max_exact;
+        out[OFF_MAX_WILD_LABELS] = max_wild;
         out[OFF_BLOCK_TTL..OFF_BLOCK_TTL + 4].copy_from_slice(&dns.block_ttl.to_le_bytes());
         let version = version.as_bytes();
         out[OFF_VERSION..OFF_VERSION + VERSION_LEN].copy_from_slice(&version[..VERSION_LEN]);
@@ -384,6 +387,23 @@ impl Writer {
             count,
         }
     }
+}
+
+/// The most labels of an exact name and of a wildcard's base among the DNS rules.
+fn dns_depths(lists: &[&Vec<String>]) -> (u8, u8) {
+    let (mut exact, mut wild) = (0u8, 0u8);
+    for pattern in lists.iter().flat_map(|l| l.iter()) {
+        if !pattern::is_normal_dns(pattern) {
+            continue;
+        }
+        let (base, max) = match pattern.strip_prefix("*.") {
+            Some(base) => (base, &mut wild),
+            None => (pattern.as_str(), &mut exact),
+        };
+        let labels = base.bytes().filter(|&b| b == b'.').count() + 1;
+        *max = (*max).max(labels.min(u8::MAX as usize) as u8);
+    }
+    (exact, wild)
 }
 
 /// The globs sharing one index key: (literal count, verdict, pattern).

@@ -7,7 +7,8 @@
 //!   8  format           u32, FORMAT_VERSION
 //!  12  blob length      u32
 //!  16  mode u8, dns answer u8, cname mode u8, dns default u8 (a verdict)
-//!  20  process default u8 (a verdict), 3 reserved bytes
+//!  20  process default u8 (a verdict), most labels of an exact DNS rule u8, most labels
+//!      of a wildcard's base u8 (0 = no such rule; the matcher skips longer keys), reserved u8
 //!  24  block_ttl        u32
 //!  28  version          16 ASCII hex digits
 //!  44  DNS table              offset u32, capacity u32 (a power of two, or 0)
@@ -70,6 +71,8 @@ pub(crate) const OFF_ANSWER: usize = 17;
 pub(crate) const OFF_CNAME: usize = 18;
 pub(crate) const OFF_DNS_DEFAULT: usize = 19;
 pub(crate) const OFF_PROCESS_DEFAULT: usize = 20;
+pub(crate) const OFF_MAX_EXACT_LABELS: usize = 21;
+pub(crate) const OFF_MAX_WILD_LABELS: usize = 22;
 pub(crate) const OFF_BLOCK_TTL: usize = 24;
 pub(crate) const OFF_VERSION: usize = 28;
 pub(crate) const OFF_DNS_TABLE: usize = 44;

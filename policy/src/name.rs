@@ -63,24 +63,48 @@ impl DnsName {
         if text == b"." {
             return Ok(name);
         }
-        // Nearly every name has no escapes: one pass copies it lower-cased and turns each
-        // dot into the next label's length byte (byte `i` of the text is byte `i + 1` of
-        // the wire form). Escapes take the general path below.
+        // Nearly every name has no escapes: copy it eight bytes at a time, lower-cased, and
+        // turn each dot into the next label's length byte (text byte `i` is wire byte
+        // `i + 1`). A backslash anywhere sends the name to the general path below.
         let body = text.strip_suffix(b".").unwrap_or(text);
-        if body.len() < MAX_WIRE_LEN && !body.contains(&b'\\') {
-            let wire = &mut name.wire[..body.len() + 1];
-            let mut start = 0;
-            for (i, &c) in body.iter().enumerate() {
-                if c == b'.' {
-                    wire[start] = label_len(i - start)?;
-                    start = i + 1;
-                } else {
-                    wire[i + 1] = c.to_ascii_lowercase();
+        if body.len() < MAX_WIRE_LEN {
+            let (mut start, mut at) = (0usize, 0usize);
+            while let Some(rest) = body.get(at..).filter(|r| !r.is_empty()) {
+                let n = rest.len().min(8);
+                // Fixed-size copies (no memcpy calls); bytes written past the name's end
+                // are outside its wire form.
+                let mut chunk = [0u8; 8];
+                match rest.get(..8) {
+                    Some(full) => chunk.copy_from_slice(full),
+                    None => chunk.iter_mut().zip(rest).for_each(|(c, &b)| *c = b),
                 }
+                let word = u64::from_le_bytes(chunk);
+                if bytes_equal(word, b'\\') != 0 {
+                    break;
+                }
+                let lower = lower_ascii(word).to_le_bytes();
+                match name.wire.get_mut(at + 1..at + 9) {
+                    Some(dest) => dest.copy_from_slice(&lower),
+                    None => name.wire[at + 1..]
+                        .iter_mut()
+                        .zip(&lower[..n])
+                        .for_each(|(d, &b)| *d = b),
+                }
+                // The zero padding of a short last chunk holds no dots.
+                let mut dots = bytes_equal(word, b'.');
+                while dots != 0 {
+                    let i = at + (dots.trailing_zeros() / 8) as usize;
+                    name.wire[start] = label_len(i - start)?;
+                    start = i + 1;
+                    dots &= dots - 1;
+                }
+                at += n;
             }
-            wire[start] = label_len(body.len() - start)?;
-            name.len = (body.len() + 1) as u8;
-            return Ok(name);
+            if at == body.len() {
+                name.wire[start] = label_len(body.len() - start)?;
+                name.len = (body.len() + 1) as u8;
+                return Ok(name);
+            }
         }
         // `out` is where the next byte goes; `start` holds the open label's length byte.
         let (mut out, mut start, mut label_len) = (1usize, 0usize, 0usize);
@@ -187,6 +211,28 @@ impl DnsName {
     pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
         Labels { rest: self.wire() }
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of every byte of `word` that equals `b`. Exact: the additions cannot
+/// carry from one byte into the next.
+#[inline]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(b));
+    !(((x & LOW7) + LOW7) | x) & HIGH
+}
+
+/// `A`-`Z` to `a`-`z` in each byte; other bytes (including non-ASCII) unchanged.
+#[inline]
+fn lower_ascii(word: u64) -> u64 {
+    let ascii = word & LOW7;
+    // High bit set where the low seven bits are at least `A` and not above `Z`; no carries
+    // (at most 0x7f + 0x3f), and bytes with the high bit set are left alone.
+    let upper = (ascii + ONES * 0x3f) & !(ascii + ONES * 0x25) & !word & HIGH;
+    word | (upper >> 2)
 }
 
 /// A label's length byte, if the length is allowed.

@@ -53,6 +53,9 @@ pub struct PolicyView<'a> {
     dns_default: Verdict,
     process_default: Verdict,
     block_ttl: u32,
+    /// Most labels of an exact rule / of a wildcard's base: longer keys are not looked up.
+    max_exact_labels: usize,
+    max_wild_labels: usize,
     version: &'a str,
     dns: Table,
     paths: Table,
@@ -140,6 +143,8 @@ impl<'a> PolicyView<'a> {
             dns_default,
             process_default,
             block_ttl: field(OFF_BLOCK_TTL)?,
+            max_exact_labels: header[OFF_MAX_EXACT_LABELS] as usize,
+            max_wild_labels: header[OFF_MAX_WILD_LABELS] as usize,
             version,
             dns: Table::at(blob, OFF_DNS_TABLE, DNS_SLOT_LEN, 0)?,
             paths: Table::at(blob, OFF_PATH_TABLE, EXACT_SLOT_LEN, 0)?,
@@ -198,22 +203,28 @@ impl<'a> PolicyView<'a> {
     pub fn decide_dns(&self, name: &DnsName) -> Decision<'a> {
         let wire = name.wire();
         let dotted = name.has_dotted_label();
-        if let Some(d) = self.dns_rule(wire, dotted, EXACT_VERDICT, 2) {
+        let mut labels = name.label_count();
+        if labels <= self.max_exact_labels
+            && let Some(d) = self.dns_rule(wire, dotted, EXACT_VERDICT, 2)
+        {
             return d;
         }
-        // Suffixes at label boundaries, longest first. A wildcard has at least two labels
-        // after `*.`, so a one-label suffix never has one.
+        // Suffixes at label boundaries, longest first, skipping those with more labels
+        // than any wildcard's base. A base has at least two labels, so a one-label suffix
+        // never has a wildcard.
         let mut rest = wire;
         while let Some(&first) = rest.first() {
             let Some(next) = rest.get(1 + first as usize..) else {
                 break;
             };
             rest = next;
-            match rest.first() {
-                Some(&len) if (len as usize) + 1 < rest.len() => {}
-                _ => break,
+            labels = labels.saturating_sub(1);
+            if labels < 2 {
+                break;
             }
-            if let Some(d) = self.dns_rule(rest, dotted, WILD_VERDICT, 0) {
+            if labels <= self.max_wild_labels
+                && let Some(d) = self.dns_rule(rest, dotted, WILD_VERDICT, 0)
+            {
                 return d;
             }
         }
@@ -333,6 +344,8 @@ impl PolicyView<'static> {
             dns_default: Verdict::Deny,
             process_default: Verdict::Deny,
             block_ttl: 5,
+            max_exact_labels: 0,
+            max_wild_labels: 0,
             version: "0000000000000000",
             dns: Table::EMPTY,
             paths: Table::EMPTY,

@@ -166,3 +166,25 @@ fn plain_and_escaped_paths_give_the_same_wire_form() {
     // `\065` forces the general parser; the rest takes the fast one.
     assert_eq!(wire("\\065pi.GitHub.com."), wire("api.github.com"));
 }
+
+#[test]
+fn every_byte_is_lower_cased_exactly_like_ascii_lowercase() {
+    // The fast path lower-cases eight bytes at a time; compare it byte for byte.
+    let all: Vec<u8> = (1..=255u8).filter(|&b| b != b'.' && b != b'\\').collect();
+    for chunk in all.chunks(40) {
+        let n = DnsName::from_text(chunk).unwrap();
+        let expected: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
+        assert_eq!(&n.wire()[1..], &expected[..]);
+    }
+}
+
+#[test]
+fn labels_are_split_at_every_dot_in_every_position() {
+    // Dots at each offset of the eight-byte chunks.
+    for len in 1..30 {
+        let text = format!("{}.b.{}", "a".repeat(len), "c".repeat(len % 9 + 1));
+        let n = DnsName::from_text(text.as_bytes()).unwrap();
+        assert_eq!(n.label_count(), 3, "{text}");
+        assert_eq!(n.to_string(), text);
+    }
+}
