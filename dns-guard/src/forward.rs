@@ -19,9 +19,14 @@ use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
+use crate::batch::RecvBatch;
 use crate::guard::{Guard, ReplyTo};
 use crate::metrics::UpstreamFailure;
 use crate::query::{FLAG_QR, HEADER_LEN, Query};
+
+/// The largest UDP answer asked of an upstream: a client's larger EDNS size is lowered to
+/// this in the forwarded copy (bigger answers come over TCP).
+pub const MAX_UPSTREAM_UDP: u16 = 4096;
 
 /// A forwarded query waiting for its answer.
 pub struct Pending {
@@ -151,10 +156,21 @@ impl Forwarder {
             return Err(reply);
         }
         let now = Instant::now();
+        let mut msg: Box<[u8]> = msg.into();
+        if let Some(edns) = query.edns
+            && edns.udp_size > MAX_UPSTREAM_UDP
+        {
+            // The OPT record follows the question (the fast path accepts no other layout);
+            // its CLASS field is the UDP size.
+            let at = HEADER_LEN + query.question.len() + 3;
+            if let Some(b) = msg.get_mut(at..at + 2) {
+                b.copy_from_slice(&MAX_UPSTREAM_UDP.to_be_bytes());
+            }
+        }
         let p = Pending {
             query,
             reply,
-            msg: msg.into(),
+            msg,
             upstream: 0,
             attempts: 0,
             sent: now,
@@ -262,37 +278,47 @@ async fn tcp_exchange(addr: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> 
 }
 
 async fn receive_loop(guard: Arc<Guard>, up: Arc<UpSocket>) {
-    let mut buf = vec![0u8; 65_535];
+    // Forwarded queries advertise at most MAX_UPSTREAM_UDP, so answers fit.
+    let mut batch = RecvBatch::new(usize::from(MAX_UPSTREAM_UDP) + 512);
     loop {
-        let n = match up.socket.recv(&mut buf).await {
+        let n = match batch.recv(&up.socket).await {
             Ok(n) => n,
             Err(_) => {
-                // ICMP errors surface here on a connected socket; the pending queries time out
-                // (or were failed over when their send failed). Avoid spinning on a storm.
+                // ICMP errors surface here on a connected socket; the pending queries time
+                // out (or were failed over when their send failed). Avoid spinning.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
-        let answer = &buf[..n];
-        if n < HEADER_LEN || answer[2] & (FLAG_QR >> 8) as u8 == 0 {
-            guard.metrics.mismatched_answers.fetch_add(1, Relaxed);
-            continue;
+        for i in 0..n {
+            let Some((answer, _)) = batch.get(i) else {
+                continue;
+            };
+            finish(&guard, &up, answer);
         }
-        let id = u16::from_be_bytes([answer[0], answer[1]]);
-        let matched = up.pending.remove_if(&id, |_, p| {
-            let q = p.query.question.as_bytes();
-            answer
-                .get(HEADER_LEN..HEADER_LEN + q.len())
-                .is_some_and(|a| a.eq_ignore_ascii_case(q))
-        });
-        let Some((_, p)) = matched else {
-            guard.metrics.mismatched_answers.fetch_add(1, Relaxed);
-            continue;
-        };
-        guard.forwarder.inflight.fetch_sub(1, Relaxed);
-        guard.metrics.upstream_latency(p.sent.elapsed());
-        guard.complete(p, answer.to_vec());
     }
+}
+
+/// Matches one upstream answer to its pending query (same ID and question) and completes it.
+fn finish(guard: &Arc<Guard>, up: &UpSocket, answer: &[u8]) {
+    if answer.len() < HEADER_LEN || answer[2] & (FLAG_QR >> 8) as u8 == 0 {
+        guard.metrics.mismatched_answers.fetch_add(1, Relaxed);
+        return;
+    }
+    let id = u16::from_be_bytes([answer[0], answer[1]]);
+    let matched = up.pending.remove_if(&id, |_, p| {
+        let q = p.query.question.as_bytes();
+        answer
+            .get(HEADER_LEN..HEADER_LEN + q.len())
+            .is_some_and(|a| a.eq_ignore_ascii_case(q))
+    });
+    let Some((_, p)) = matched else {
+        guard.metrics.mismatched_answers.fetch_add(1, Relaxed);
+        return;
+    };
+    guard.forwarder.inflight.fetch_sub(1, Relaxed);
+    guard.metrics.upstream_latency(p.sent.elapsed());
+    guard.complete(p, answer.to_vec());
 }
 
 async fn sweeper(guard: Arc<Guard>) {

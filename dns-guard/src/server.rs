@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::batch::{BATCH, RecvBatch, send_all};
 use crate::guard::{Guard, ReplyTo};
 
 /// TCP connections served at once; more are closed at once (and counted).
@@ -63,24 +64,31 @@ pub fn bind(
 }
 
 pub async fn udp_loop(guard: Arc<Guard>, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 65_535];
+    // Queries longer than this are cut, and then refused as malformed.
+    let mut batch = RecvBatch::new(4096);
+    let mut replies = Vec::with_capacity(BATCH);
     loop {
-        let (n, client) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(_) => continue,
-        };
-        let reply = guard.handle(&buf[..n], client, false, || ReplyTo::Udp {
-            socket: socket.clone(),
-            client,
-        });
-        if let Some(answer) = reply {
-            match socket.try_send_to(&answer, client) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = socket.send_to(&answer, client).await;
-                }
-                Err(_) => {}
+        let n = match batch.recv(&socket).await {
+            Ok(n) => n,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
             }
+        };
+        for i in 0..n {
+            let Some((msg, Some(client))) = batch.get(i) else {
+                continue;
+            };
+            let reply = guard.handle(msg, client, false, || ReplyTo::Udp {
+                socket: socket.clone(),
+                client,
+            });
+            if let Some(answer) = reply {
+                replies.push((answer, client));
+            }
+        }
+        if !replies.is_empty() {
+            send_all(&socket, &mut replies).await;
         }
     }
 }
