@@ -374,7 +374,45 @@ fn succeeded(output: &Result<Output>) -> bool {
     output.as_ref().is_ok_and(|o| o.status.success())
 }
 
+/// A command run in the worker to see whether the edit applies.
+struct ProbeCommand {
+    argv: &'static [&'static str],
+    /// `dig +short` succeeds either way; it is allowed when it prints an address.
+    allowed_when_output: bool,
+}
+
+const DIG: ProbeCommand = ProbeCommand {
+    argv: &["dig", "+short", "+time=1", "+tries=1", "api.partner.test"],
+    allowed_when_output: true,
+};
+const GETENT: ProbeCommand = ProbeCommand {
+    argv: &["getent", "hosts", "api.partner.test"],
+    allowed_when_output: false,
+};
+const PERL: ProbeCommand = ProbeCommand {
+    argv: &["/bin/sh", "-c", "perl -e 0"],
+    allowed_when_output: false,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Allowed,
+    Blocked,
+    /// dig failed outright (no answer at all): neither state.
+    Broken,
+}
+
 impl Scenario {
+    fn probe(&self, probe: &ProbeCommand) -> Result<Probe> {
+        let out = self.exec(WORKER, probe.argv)?;
+        Ok(match (probe.allowed_when_output, out.status.success()) {
+            (true, false) => Probe::Broken,
+            (true, true) if out.stdout.trim_ascii().is_empty() => Probe::Blocked,
+            (true, true) | (false, true) => Probe::Allowed,
+            (false, false) => Probe::Blocked,
+        })
+    }
+
     /// Edits the live policy (write + rename, like a config sync) and measures, polling every
     /// 20 ms for up to `within`, when each enforcement point applies it.
     pub fn edit_policy(&self, within: Duration) -> Result<PolicyEdit> {
@@ -384,6 +422,16 @@ impl Scenario {
             &format!("{watch} resolves, perl runs"),
             Duration::from_secs(10),
         )?;
+        // Each probe must show the old policy first, or measuring the edit proves nothing.
+        for probe in [&DIG, &GETENT, &PERL] {
+            let state = self.probe(probe)?;
+            if state != Probe::Allowed {
+                bail!(
+                    "before the policy edit, {:?} in the worker was {state:?}",
+                    probe.argv
+                );
+            }
+        }
         let original = std::fs::read_to_string(&self.live_policy)
             .with_context(|| format!("reading {}", self.live_policy.display()))?;
         let policy = edited_policy(&original)?;
@@ -411,26 +459,13 @@ impl Scenario {
             if edit.running_process_program.is_none() && out.contains("perl blocked") {
                 edit.running_process_program = now;
             }
-            if edit.sidecar.is_none() {
-                let dig = self.exec(
-                    WORKER,
-                    &["dig", "+short", "+time=1", "+tries=1", "api.partner.test"],
-                );
-                if dig
-                    .as_ref()
-                    .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii().is_empty())
-                {
-                    edit.sidecar = Some(edited_at.elapsed());
-                }
+            if edit.sidecar.is_none() && self.probe(&DIG)? == Probe::Blocked {
+                edit.sidecar = Some(edited_at.elapsed());
             }
-            if edit.new_process_name.is_none()
-                && !succeeded(&self.exec(WORKER, &["getent", "hosts", "api.partner.test"]))
-            {
+            if edit.new_process_name.is_none() && self.probe(&GETENT)? == Probe::Blocked {
                 edit.new_process_name = Some(edited_at.elapsed());
             }
-            if edit.new_process_program.is_none()
-                && !succeeded(&self.exec(WORKER, &["/bin/sh", "-c", "perl -e 0"]))
-            {
+            if edit.new_process_program.is_none() && self.probe(&PERL)? == Probe::Blocked {
                 edit.new_process_program = Some(edited_at.elapsed());
             }
             if edit.slowest().is_some() {
