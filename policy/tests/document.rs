@@ -408,3 +408,32 @@ fn hand_built_policy_with_invalid_patterns_compiles_without_them() {
         "process.deny:nc"
     );
 }
+
+#[test]
+fn version_is_the_documented_hash_of_the_compact_canonical_json() {
+    use sha2::{Digest, Sha256};
+    let c = policy(FULL_TOML).compile();
+    // Rebuild the compact form from the published policy.json, as an outside tool would.
+    let mut doc: serde_json::Value = serde_json::from_str(c.to_json()).unwrap();
+    doc.as_object_mut().unwrap().remove("version");
+    let d = &doc["dns"];
+    let p = &doc["process"];
+    let compact = format!(
+        r#"{{"mode":{},"dns":{{"default":{},"answer":{},"cname":{},"block_ttl":{},"allow":{},"deny":{},"alert":{}}},"process":{{"default":{},"allow":{},"deny":{},"alert":{}}}}}"#,
+        doc["mode"],
+        d["default"],
+        d["answer"],
+        d["cname"],
+        d["block_ttl"],
+        d["allow"],
+        d["deny"],
+        d["alert"],
+        p["default"],
+        p["allow"],
+        p["deny"],
+        p["alert"]
+    );
+    let digest = Sha256::digest(compact.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(c.version(), hex);
+}
