@@ -178,7 +178,7 @@ pub fn restore_process_env(cfg: &Config) {
         let bytes = entry.as_bytes();
         let eq = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
         let key = Buf::<64>::from_bytes(bytes.get(..eq).unwrap_or(&[]));
-        let value = Buf::<1280>::from_bytes(bytes.get(eq + 1..).unwrap_or(&[]));
+        let value = Buf::<512>::from_bytes(bytes.get(eq + 1..).unwrap_or(&[]));
         // SAFETY: NUL-terminated name and value.
         unsafe { libc::setenv(key.as_ptr(), value.as_ptr(), 1) };
     }

@@ -12,7 +12,8 @@ pub const INJECTED: [&str; 4] = [
     contract::env::FAIL,
 ];
 
-pub type EnvEntry = Buf<1280>;
+/// Room for one `KEY=VALUE` (a longer value is not put back into children).
+pub type EnvEntry = Buf<512>;
 
 /// Settings of one process. Built before any hook decides and never changed afterwards.
 pub struct Config {

@@ -90,9 +90,9 @@ pub struct Launch<'a> {
     /// Why the launch cannot be followed even when allowed (e.g. fileless), or "".
     pub note: &'a str,
     /// The shim's constructor checking its own process: `program` is the kernel's
-    /// canonical `/proc/self/exe` (or `argv[0]`), so no symlink candidates are looked up, the
-    /// policy mapped a moment ago is used without another `stat`, and only `blocked` is
-    /// reported (a hooked parent already reported alerts and would-blocks of this launch).
+    /// canonical `/proc/self/exe` (or `argv[0]`), so no symlink candidates are looked up,
+    /// and only `blocked` is reported (a hooked parent already reported alerts and
+    /// would-blocks of this launch).
     pub constructor: bool,
 }
 
@@ -106,12 +106,7 @@ pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
 pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) -> bool {
     rule.clear();
     let mut version = "";
-    let view = if launch.constructor {
-        policy::recent(&cfg.policy_bin)
-    } else {
-        policy::current(&cfg.policy_bin)
-    };
-    let out = match view {
+    let out = match policy::current(&cfg.policy_bin) {
         None => fail_outcome(cfg, rule),
         Some(view) => {
             version = view.version();

@@ -59,21 +59,25 @@ fn coarse_ms() -> u64 {
 /// [`current`], but without checking the file again when it was checked less than
 /// [`RECHECK_MS`] ago (for name lookups, which are frequent and cheap).
 pub fn recent(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
+    let now = coarse_ms().max(1);
     let last = LAST_CHECK_MS.load(Ordering::Relaxed);
-    if last != 0 && coarse_ms().wrapping_sub(last) < RECHECK_MS {
+    if last != 0 && now.wrapping_sub(last) < RECHECK_MS {
         // SAFETY: records are published fully initialised and never freed.
         if let Some(rec) = unsafe { CURRENT.load(Ordering::Acquire).as_ref() } {
             return rec.view();
         }
     }
+    LAST_CHECK_MS.store(now, Ordering::Relaxed);
     current(bin)
 }
 
 /// The policy to decide with: the current `policy.bin` (re-mapped first if the file changed
 /// since the last call), or `None` when there is no valid one (missing, empty, corrupt).
 /// When the file disappears after a valid policy was seen, the last one stays in force.
+///
+/// Launch decisions use this (a `stat` per launch is noise next to an exec); it does not read
+/// the clock, whose first use faults in the vDSO data page of every new process.
 pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
-    LAST_CHECK_MS.store(coarse_ms().max(1), Ordering::Relaxed);
     let cur = CURRENT.load(Ordering::Acquire);
     // SAFETY: records are published fully initialised and never freed.
     let cur_ref = unsafe { cur.as_ref() };
