@@ -1,7 +1,7 @@
 //! Compiling a policy into the blob that [`crate::PolicyView`] reads (layout in
 //! [`crate::format`]), plus the canonical JSON and the version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use sha2::{Digest, Sha256};
@@ -10,6 +10,7 @@ use crate::decision::Verdict;
 use crate::document::Policy;
 use crate::format::*;
 use crate::glob;
+use crate::glob_index;
 use crate::hash;
 use crate::pattern;
 use crate::table;
@@ -197,8 +198,8 @@ impl Writer {
         }
         let path_table = self.exact_table(paths);
         let name_table = self.exact_table(names);
-        let [path_globs, path_prefix, path_suffix] = self.glob_set(path_globs);
-        let [name_globs, name_prefix, name_suffix] = self.glob_set(name_globs);
+        let [path_globs, path_prefix, path_suffix] = self.glob_set(&path_globs.items);
+        let [name_globs, name_prefix, name_suffix] = self.glob_set(&name_globs.items);
         let pool = std::mem::take(&mut self.pool);
         let pool = Section {
             count: pool.len(),
@@ -240,6 +241,13 @@ impl Writer {
         let version = version.as_bytes();
         out[OFF_VERSION..OFF_VERSION + VERSION_LEN].copy_from_slice(&version[..VERSION_LEN]);
         out
+    }
+
+    /// A glob array and its two indexes (see [`crate::glob_index`]).
+    fn glob_set(&mut self, globs: &[(&str, Verdict)]) -> [Section; 3] {
+        let mut intern = |bytes: &[u8]| self.intern(bytes);
+        glob_index::build::glob_set(globs, &mut intern)
+            .map(|(bytes, count)| Section { bytes, count })
     }
 
     /// One slot per base name, holding both its exact and its wildcard verdict.
@@ -308,85 +316,6 @@ impl Writer {
         let (bytes, count) = table::build(&entries);
         Section { bytes, count }
     }
-
-    /// The glob array (bucketed) and its prefix and suffix indexes.
-    fn glob_set(&mut self, globs: Merged<Verdict>) -> [Section; 3] {
-        // (is suffix key, key) -> globs, each bucket sorted best first.
-        let mut buckets: BTreeMap<(bool, &[u8]), Bucket> = BTreeMap::new();
-        for (pattern, v) in globs.items {
-            let bytes = pattern.as_bytes();
-            let first = bytes
-                .iter()
-                .position(|&b| b == b'*' || b == b'?')
-                .unwrap_or(bytes.len());
-            let last = bytes
-                .iter()
-                .rposition(|&b| b == b'*' || b == b'?')
-                .map_or(0, |i| i + 1);
-            let prefix = &bytes[..first.min(MAX_KEY_LEN)];
-            let suffix = &bytes[last.max(bytes.len().saturating_sub(MAX_KEY_LEN))..];
-            let key = if prefix.len() >= suffix.len() {
-                (false, prefix)
-            } else {
-                (true, suffix)
-            };
-            buckets
-                .entry(key)
-                .or_default()
-                .push((glob::literal_count(bytes), v, pattern));
-        }
-        let mut array = Vec::new();
-        let mut count = 0usize;
-        let mut index_keys: [Vec<(&[u8], usize, usize)>; 2] = [Vec::new(), Vec::new()];
-        for ((suffix, key), mut globs) in buckets {
-            globs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
-            index_keys[usize::from(suffix)].push((key, count, globs.len()));
-            for (literal, v, pattern) in globs {
-                let mut entry = [0u8; ENTRY_LEN];
-                entry[0..4].copy_from_slice(&(literal as u32).to_le_bytes());
-                entry[4..8].copy_from_slice(&self.intern(pattern.as_bytes()).to_le_bytes());
-                entry[8..12].copy_from_slice(&(pattern.len() as u32).to_le_bytes());
-                entry[12] = v as u8;
-                array.extend_from_slice(&entry);
-                count += 1;
-            }
-        }
-        let [prefix_keys, suffix_keys] = index_keys;
-        let prefix = self.glob_index(&prefix_keys, hash::prefix_hash);
-        let suffix = self.glob_index(&suffix_keys, hash::suffix_hash);
-        [
-            Section {
-                bytes: array,
-                count,
-            },
-            prefix,
-            suffix,
-        ]
-    }
-
-    fn glob_index(&mut self, keys: &[(&[u8], usize, usize)], hash: fn(&[u8]) -> u64) -> Section {
-        let mut bitmap = vec![0u8; BITMAP_LEN];
-        let entries: Vec<(u64, [u8; INDEX_SLOT_LEN])> = keys
-            .iter()
-            .map(|&(key, first, count)| {
-                bitmap[key.len() / 8] |= 1 << (key.len() % 8);
-                // Control byte (set by the table), key length, 2 reserved, key offset,
-                // first glob, glob count.
-                let mut slot = [0u8; INDEX_SLOT_LEN];
-                slot[1] = key.len() as u8;
-                slot[4..8].copy_from_slice(&self.intern(key).to_le_bytes());
-                slot[8..12].copy_from_slice(&(first as u32).to_le_bytes());
-                slot[12..16].copy_from_slice(&(count as u32).to_le_bytes());
-                (hash(key), slot)
-            })
-            .collect();
-        let (table, count) = table::build(&entries);
-        bitmap.extend_from_slice(&table);
-        Section {
-            bytes: bitmap,
-            count,
-        }
-    }
 }
 
 /// The most labels of an exact name and of a wildcard's base among the DNS rules.
@@ -405,9 +334,6 @@ fn dns_depths(lists: &[&Vec<String>]) -> (u8, u8) {
     }
     (exact, wild)
 }
-
-/// The globs sharing one index key: (literal count, verdict, pattern).
-type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
 
 /// Writes the wire form (no root label) of a normalised name into `out`; returns its
 /// length. These are the bytes [`crate::DnsName`] holds for the name.

@@ -174,3 +174,91 @@ pub(crate) fn verdict_of(b: u8) -> Option<Verdict> {
         _ => None,
     }
 }
+
+/// Building a glob set: the array (bucketed) and its prefix and suffix indexes, each as
+/// section bytes and the count (or capacity) the header records.
+#[cfg(feature = "compile")]
+pub(crate) mod build {
+    use std::collections::BTreeMap;
+
+    use crate::decision::Verdict;
+    use crate::format::{BITMAP_LEN, ENTRY_LEN, INDEX_SLOT_LEN, MAX_KEY_LEN};
+    use crate::glob;
+    use crate::hash;
+    use crate::table;
+
+    /// The globs sharing one index key: (literal count, verdict, pattern).
+    type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
+
+    /// `intern` puts bytes into the string pool and returns their offset.
+    pub(crate) fn glob_set(
+        globs: &[(&str, Verdict)],
+        intern: &mut impl FnMut(&[u8]) -> u32,
+    ) -> [(Vec<u8>, usize); 3] {
+        // (is suffix key, key) -> globs, each bucket sorted best first.
+        let mut buckets: BTreeMap<(bool, &[u8]), Bucket> = BTreeMap::new();
+        for &(pattern, v) in globs {
+            let bytes = pattern.as_bytes();
+            let wild = |b: &u8| *b == b'*' || *b == b'?';
+            let first = bytes.iter().position(wild).unwrap_or(bytes.len());
+            let last = bytes.iter().rposition(wild).map_or(0, |i| i + 1);
+            let prefix = &bytes[..first.min(MAX_KEY_LEN)];
+            let suffix = &bytes[last.max(bytes.len().saturating_sub(MAX_KEY_LEN))..];
+            let key = if prefix.len() >= suffix.len() {
+                (false, prefix)
+            } else {
+                (true, suffix)
+            };
+            buckets
+                .entry(key)
+                .or_default()
+                .push((glob::literal_count(bytes), v, pattern));
+        }
+        let mut array = Vec::new();
+        let mut count = 0usize;
+        let mut index_keys: [Vec<(&[u8], usize, usize)>; 2] = [Vec::new(), Vec::new()];
+        for ((suffix, key), mut globs) in buckets {
+            globs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+            index_keys[usize::from(suffix)].push((key, count, globs.len()));
+            for (literal, v, pattern) in globs {
+                let mut entry = [0u8; ENTRY_LEN];
+                entry[0..4].copy_from_slice(&(literal as u32).to_le_bytes());
+                entry[4..8].copy_from_slice(&intern(pattern.as_bytes()).to_le_bytes());
+                entry[8..12].copy_from_slice(&(pattern.len() as u32).to_le_bytes());
+                entry[12] = v as u8;
+                array.extend_from_slice(&entry);
+                count += 1;
+            }
+        }
+        let [prefix_keys, suffix_keys] = index_keys;
+        let prefix = index(&prefix_keys, hash::prefix_hash, intern);
+        let suffix = index(&suffix_keys, hash::suffix_hash, intern);
+        [(array, count), prefix, suffix]
+    }
+
+    /// One index: the key-length bitmap, then the table of (key, first glob, count).
+    fn index(
+        keys: &[(&[u8], usize, usize)],
+        hash: fn(&[u8]) -> u64,
+        intern: &mut impl FnMut(&[u8]) -> u32,
+    ) -> (Vec<u8>, usize) {
+        let mut bitmap = vec![0u8; BITMAP_LEN];
+        let entries: Vec<(u64, [u8; INDEX_SLOT_LEN])> = keys
+            .iter()
+            .map(|&(key, first, count)| {
+                bitmap[key.len() / 8] |= 1 << (key.len() % 8);
+                // Control byte (set by the table), key length, 2 reserved, key offset,
+                // first glob, glob count.
+                let mut slot = [0u8; INDEX_SLOT_LEN];
+                slot[1] = key.len() as u8;
+                slot[4..8].copy_from_slice(&intern(key).to_le_bytes());
+                slot[8..12].copy_from_slice(&(first as u32).to_le_bytes());
+                slot[12..16].copy_from_slice(&(count as u32).to_le_bytes());
+                (hash(key), slot)
+            })
+            .collect();
+        let (table, count) = table::build(&entries);
+        bitmap.extend_from_slice(&table);
+        (bitmap, count)
+    }
+}
