@@ -61,11 +61,15 @@ fn do_execve(api: &'static str, path: *const c_char, argv: Argv, envp: Argv) -> 
     let mut program = PathBuf::new();
     // SAFETY: path is the caller's C string (or NULL).
     let invoked = unsafe { sys::cstr(path) };
-    if !invoked.is_empty()
-        && path::absolute(invoked, &mut program)
-        && !allowed(cfg, api, &program, argv, "")
-    {
-        return fail(libc::EACCES);
+    if !invoked.is_empty() {
+        let ok = if path::absolute(invoked, &mut program) {
+            allowed(cfg, api, &program, argv, "")
+        } else {
+            launch::unresolvable(cfg, api, invoked, argv)
+        };
+        if !ok {
+            return fail(libc::EACCES);
+        }
     }
     with_env(cfg, envp, &mut |e| real_execve(path, argv, e))
 }
@@ -172,7 +176,10 @@ pub unsafe extern "C" fn execveat(
     if name.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         note = fd_program(dirfd, &mut program);
     } else if name.starts_with(b"/") || dirfd == libc::AT_FDCWD {
-        path::absolute(name, &mut program);
+        if !path::absolute(name, &mut program) && !launch::unresolvable(cfg, "execveat", name, argv)
+        {
+            return fail(libc::EACCES);
+        }
     } else {
         let mut dir = PathBuf::new();
         if path::fd_path(dirfd, &mut dir) && dir.push_byte(b'/') && dir.push(name) {

@@ -56,8 +56,14 @@ unsafe fn spawn(
         // SAFETY: reading PATH from the caller's environment, as glibc does for the p variant.
         let path_env = unsafe { sys::env_lookup(sys::environ(), b"PATH") };
         path::search_path(name, path_env, &mut program)
+    } else if name.is_empty() {
+        false
+    } else if path::absolute(name, &mut program) {
+        true
+    } else if launch::unresolvable(cfg, api, name, argv) {
+        false
     } else {
-        !name.is_empty() && path::absolute(name, &mut program)
+        return libc::EACCES;
     };
     if found
         && !launch::decide(

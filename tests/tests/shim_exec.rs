@@ -492,3 +492,41 @@ deny = ["denied-touch"]
         "{events:#?}"
     );
 }
+
+#[test]
+fn a_path_too_long_to_resolve_is_refused_not_let_through() {
+    let test = "a_path_too_long_to_resolve_is_refused_not_let_through";
+    if !require::commands(test, &["python3"]) {
+        return;
+    }
+    let (guard, _, _, _) = setup();
+    // A current directory deeper than PATH_MAX: a relative launch from it cannot be resolved
+    // into the shim's buffers, and must not slip through unchecked.
+    let marker = guard.path("deep.ran");
+    let code = format!(
+        r##"
+import os, subprocess
+os.chdir({dir:?})
+for _ in range(25):
+    os.mkdir("d" * 200)
+    os.chdir("d" * 200)
+with open("x", "w") as f:
+    f.write("#!/bin/sh\ntouch {marker}\n")
+os.chmod("x", 0o755)
+try:
+    subprocess.run(["./x"])
+    print("ran")
+except PermissionError:
+    print("denied")
+"##,
+        dir = guard.dir.display().to_string(),
+        marker = marker.display()
+    );
+    let out = guard.command("python3").arg("-c").arg(code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("denied"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!marker.exists());
+    let events = guard.events();
+    let ev = find(&events, "blocked", "./x");
+    assert!(ev.iter().any(|e| e["rule"] == "unresolvable-path"), "{events:#?}");
+}

@@ -96,6 +96,43 @@ pub struct Launch<'a> {
     pub constructor: bool,
 }
 
+/// Rule text of launches refused because their path cannot be resolved into a buffer.
+pub const RULE_UNRESOLVABLE: &str = "unresolvable-path";
+
+/// A launch whose program path cannot be made absolute (longer than `PATH_MAX` with the
+/// current directory, or no current directory): refused (reported as `blocked`, in audit mode
+/// or with `GUARD_FAIL=open` and no policy let through as `would-block`), since letting it
+/// through unchecked would be a way around the policy.
+pub fn unresolvable(
+    cfg: &Config,
+    api: &'static str,
+    invoked: &[u8],
+    argv: *const *const c_char,
+) -> bool {
+    let view = policy::current(&cfg.policy_bin);
+    let allow = match view {
+        Some(v) => v.mode() == Mode::Audit,
+        None => cfg.fail_open,
+    };
+    event::send(
+        cfg,
+        &Event {
+            action: if allow {
+                ACTION_WOULD_BLOCK
+            } else {
+                ACTION_BLOCKED
+            },
+            subject: Subject::Program(invoked),
+            argv,
+            rule: RULE_UNRESOLVABLE.as_bytes(),
+            version: view.map(|v| v.version()).unwrap_or(""),
+            api,
+            reason: "path too long to resolve",
+        },
+    );
+    allow
+}
+
 /// Decides a launch, reports it, and says whether it may go ahead.
 pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
     let mut rule = RuleText::new();
