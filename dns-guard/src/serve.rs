@@ -49,6 +49,8 @@ pub enum ServeError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("cannot create the run directory {dir}: {error}")]
+    RunDir { dir: String, error: std::io::Error },
     #[error("cannot bind the shim event socket in {dir}: {error}")]
     EventSocket { dir: String, error: std::io::Error },
     #[error("cannot listen for admin HTTP on {addr}: {error}")]
@@ -107,6 +109,10 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
     }
 
     if let Some(dir) = &config.run_dir {
+        std::fs::create_dir_all(dir).map_err(|error| ServeError::RunDir {
+            dir: dir.display().to_string(),
+            error,
+        })?;
         publish::publish(dir, &compiled)?;
     }
     let events = match &config.run_dir {
