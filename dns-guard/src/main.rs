@@ -48,7 +48,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Policy file (.toml or .json) or http:// URL; watched and reloaded on change.
+    /// Policy file (.toml or .json) or http(s):// URL; watched and reloaded on change.
     #[arg(long)]
     policy: String,
     /// Address for DNS over UDP and TCP.
@@ -82,7 +82,7 @@ struct ServeArgs {
     /// Queries forwarded and not yet answered at most; beyond that, SERVFAIL.
     #[arg(long, default_value_t = 8192)]
     max_inflight: usize,
-    /// Milliseconds between polls of an http:// policy source.
+    /// Milliseconds between polls of an http(s):// policy source.
     #[arg(long, default_value_t = 5000)]
     http_poll_ms: u64,
     /// UDP listening sockets (SO_REUSEPORT); 0 means one per core.

@@ -1,10 +1,9 @@
-//! Where the policy comes from: a file, or an `http://` URL polled with ETag/If-None-Match
-//! (so a console, S3 or any web server can distribute policies).
+//! Where the policy comes from: a file, or an `http://` or `https://` URL polled with
+//! ETag/If-None-Match (so a console, S3 or any web server can distribute policies).
 //!
-//! The HTTP client is a minimal HTTP/1.1 GET written here: the guard needs one request shape,
-//! and a full client with its TLS stack would be most of the binary. `https://` sources are
-//! therefore refused with an error that says so (serve the policy over http on a private
-//! network, or fetch it with the platform's tooling into a file).
+//! `http://` uses a minimal HTTP/1.1 GET written here on tokio: the guard needs one request
+//! shape. `https://` goes through `ureq` with rustls and the Mozilla root certificates compiled
+//! in (sidecar images often have no CA store), on a blocking thread.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +25,7 @@ pub enum PolicySource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     pub text: String,
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     pub path: String,
@@ -33,11 +33,7 @@ pub struct HttpUrl {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error(
-        "{url}: https:// policy sources are not supported by this build; use http:// or a file"
-    )]
-    HttpsUnsupported { url: String },
-    #[error("{url}: not a valid http:// URL ({reason})")]
+    #[error("{url}: not a valid http(s):// URL ({reason})")]
     BadUrl { url: String, reason: &'static str },
     #[error("{origin}: cannot read the policy: {error}")]
     Read {
@@ -53,17 +49,20 @@ pub enum SourceError {
 impl PolicySource {
     pub fn parse(text: &str) -> Result<PolicySource, SourceError> {
         let lower = text.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err(SourceError::HttpsUnsupported { url: text.into() });
-        }
-        if !lower.starts_with("http://") {
+        let tls = lower.starts_with("https://");
+        if !tls && !lower.starts_with("http://") {
             return Ok(PolicySource::File(PathBuf::from(text)));
         }
         let bad = |reason| SourceError::BadUrl {
             url: text.into(),
             reason,
         };
-        let rest = &text["http://".len()..];
+        let rest = &text[if tls {
+            "https://".len()
+        } else {
+            "http://".len()
+        }..];
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -74,7 +73,7 @@ impl PolicySource {
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let end = v6.find(']').ok_or_else(|| bad("unclosed IPv6 bracket"))?;
             let port = match &v6[end + 1..] {
-                "" => 80,
+                "" => default_port,
                 p => p
                     .strip_prefix(':')
                     .and_then(|p| p.parse().ok())
@@ -84,12 +83,13 @@ impl PolicySource {
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_string(), 80),
+                None => (authority.to_string(), default_port),
             }
         };
         let path = path.split('#').next().unwrap_or("/").to_string();
         Ok(PolicySource::Http(HttpUrl {
             text: text.into(),
+            tls,
             host,
             port,
             path,
@@ -126,6 +126,16 @@ pub enum Fetch {
 
 /// GETs the policy, with `If-None-Match` when an ETag is known.
 pub async fn fetch(url: &HttpUrl, etag: Option<&str>) -> Result<Fetch, SourceError> {
+    if url.tls {
+        let (u, tag) = (url.clone(), etag.map(str::to_string));
+        return match tokio::task::spawn_blocking(move || fetch_tls(&u, tag.as_deref())).await {
+            Ok(r) => r,
+            Err(e) => Err(SourceError::Http {
+                url: url.text.clone(),
+                reason: e.to_string(),
+            }),
+        };
+    }
     match tokio::time::timeout(HTTP_TIMEOUT, fetch_inner(url, etag)).await {
         Ok(r) => r,
         Err(_) => Err(SourceError::Http {
@@ -178,6 +188,46 @@ async fn fetch_inner(url: &HttpUrl, etag: Option<&str>) -> Result<Fetch, SourceE
         }
     }
     parse_response(&raw).map_err(fail)
+}
+
+/// The same conditional GET over TLS (certificates checked against the Mozilla roots).
+fn fetch_tls(url: &HttpUrl, etag: Option<&str>) -> Result<Fetch, SourceError> {
+    let fail = |reason: String| SourceError::Http {
+        url: url.text.clone(),
+        reason,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&url.text).header(
+        "User-Agent",
+        concat!("dns-guard/", env!("CARGO_PKG_VERSION")),
+    );
+    if let Some(tag) = etag {
+        request = request.header("If-None-Match", tag);
+    }
+    let mut response = request.call().map_err(|e| fail(e.to_string()))?;
+    let status = response.status().as_u16();
+    if status == 304 {
+        return Ok(Fetch::NotModified);
+    }
+    if status != 200 {
+        return Err(fail(format!("HTTP status {status} (expected 200 or 304)")));
+    }
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_HTTP_BODY as u64)
+        .read_to_string()
+        .map_err(|e| fail(format!("cannot read the policy: {e}")))?;
+    Ok(Fetch::Body { text, etag })
 }
 
 fn parse_response(raw: &[u8]) -> Result<Fetch, String> {
@@ -272,10 +322,11 @@ mod tests {
             panic!()
         };
         assert_eq!((u.host.as_str(), u.port), ("::1", 80));
-        assert!(matches!(
-            PolicySource::parse("https://x/y"),
-            Err(SourceError::HttpsUnsupported { .. })
-        ));
+        let PolicySource::Http(u) = PolicySource::parse("https://s3.example/b/p.toml").unwrap()
+        else {
+            panic!("not https")
+        };
+        assert_eq!((u.tls, u.port, u.path.as_str()), (true, 443, "/b/p.toml"));
         assert!(PolicySource::parse("http://h:notaport/").is_err());
     }
 

@@ -337,3 +337,71 @@ fn an_http_policy_source_is_polled_with_etags() {
     );
     assert_eq!(dig(guard.dns, "switch.test", "A", &[]).status, "NXDOMAIN");
 }
+
+#[test]
+fn an_https_source_is_fetched_over_tls_and_an_untrusted_certificate_is_refused() {
+    let test = "an_https_source_is_fetched_over_tls_and_an_untrusted_certificate_is_refused";
+    if !dns_tools(test) || !guard_tests::require::commands(test, &["openssl", "python3"]) {
+        return;
+    }
+    let dir = TempDir::new("dns-https");
+    write_policy(&dir, "policy.toml", ALLOW_SWITCH);
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = guard_tests::upstream::free_port();
+    let script = "import http.server, ssl, sys, os\n\
+        os.chdir(sys.argv[1])\n\
+        srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[2])), http.server.SimpleHTTPRequestHandler)\n\
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+        ctx.load_cert_chain('cert.pem', 'key.pem')\n\
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+        srv.serve_forever()\n";
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 https server");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("https://127.0.0.1:{port}/policy.toml");
+    let mut guard = GuardProcess::spawn(GuardOptions::new(url.clone(), ([127, 0, 0, 1], 9).into()));
+    let status = guard.exited(Duration::from_secs(10));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "a self-signed server is not trusted"
+    );
+    let stderr = guard.stderr().join("\n");
+    assert!(stderr.contains(&url), "names the source: {stderr}");
+    assert!(
+        stderr.to_lowercase().contains("certificate"),
+        "a TLS certificate error: {stderr}"
+    );
+}
