@@ -9,15 +9,24 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::guard::Guard;
 
+/// Admin connections served at once; more are closed (a scrape or a health check needs one).
+const MAX_CONNECTIONS: usize = 32;
+
 pub async fn serve(guard: Arc<Guard>, listener: TcpListener) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let guard = guard.clone();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(5), answer(guard, stream)).await;
+            drop(permit);
         });
     }
 }

@@ -63,6 +63,7 @@ pub async fn receive(guard: Arc<Guard>, sock: UnixDatagram) {
     let mut buf = vec![0u8; event::MAX_DATAGRAM + 1];
     loop {
         let Ok(n) = sock.recv(&mut buf).await else {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             continue;
         };
         match validate(&buf[..n]) {

@@ -75,7 +75,11 @@ pub struct Forwarder {
     sockets: Vec<Vec<Arc<UpSocket>>>,
     round_robin: AtomicUsize,
     inflight: AtomicUsize,
+    tcp_retries: Arc<tokio::sync::Semaphore>,
 }
+
+/// TCP retries of truncated answers in progress at most.
+pub const MAX_TCP_RETRIES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open a socket to upstream {upstream}: {error}")]
@@ -123,6 +127,7 @@ impl Forwarder {
             sockets,
             round_robin: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
+            tcp_retries: Arc::new(tokio::sync::Semaphore::new(MAX_TCP_RETRIES)),
         })
     }
 
@@ -239,14 +244,21 @@ impl Forwarder {
         }
     }
 
-    /// Fetches the answer again over TCP after a truncated UDP answer.
+    /// Fetches the answer again over TCP after a truncated UDP answer. At most
+    /// [`MAX_TCP_RETRIES`] at a time: beyond that the client gets the truncated answer and
+    /// retries over TCP itself, so a flood of big answers cannot open unbounded connections.
     pub fn retry_tcp(&self, guard: Arc<Guard>, mut p: Pending) {
         let Some(&addr) = self.config.upstreams.get(p.upstream) else {
             guard.fail(p);
             return;
         };
+        let Ok(permit) = self.tcp_retries.clone().try_acquire_owned() else {
+            p.reply.send(crate::answer::truncated(&p.query));
+            return;
+        };
         let timeout = self.config.timeout * 3;
         tokio::spawn(async move {
+            let _permit = permit;
             let result = tokio::time::timeout(timeout, tcp_exchange(addr, &p.msg)).await;
             match result {
                 Ok(Ok(answer)) if answer.get(0..2) == p.msg.get(0..2) => {

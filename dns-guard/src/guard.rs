@@ -317,6 +317,9 @@ impl Guard {
             self.forwarder.retry_tcp(self.clone(), p);
             return;
         }
+        if info.rcode == RCODE_SERVFAIL || info.rcode == query::RCODE_REFUSED {
+            self.metrics.upstream_failure(UpstreamFailure::Rcode);
+        }
         let q = p.query;
         let active = self.policy.load();
         let view = active.compiled.view();

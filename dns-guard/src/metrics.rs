@@ -45,8 +45,10 @@ pub enum UpstreamFailure {
     Error = 1,
     Tcp = 2,
     Malformed = 3,
+    /// The upstream answered SERVFAIL or REFUSED (passed on to the client as it is).
+    Rcode = 4,
 }
-const FAILURES: [&str; 4] = ["timeout", "error", "tcp", "malformed"];
+const FAILURES: [&str; 5] = ["timeout", "error", "tcp", "malformed", "rcode"];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -54,7 +56,7 @@ pub struct Metrics {
     pub formerr: AtomicU64,
     pub notimp: AtomicU64,
     pub servfail: AtomicU64,
-    upstream_failures: [AtomicU64; 4],
+    upstream_failures: [AtomicU64; 5],
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,

@@ -254,3 +254,30 @@ fn a_failed_upstream_is_retried_on_the_next_one() {
     assert_eq!(upstream.count("allowed.test"), 1);
     assert!(guard.metric("dnsguard_upstream_failures_total{reason=\"timeout\"}") >= 1.0);
 }
+
+#[test]
+fn an_upstream_error_answer_is_passed_on_and_counted_not_reported_as_a_block() {
+    if !dns_tools("an_upstream_error_answer_is_passed_on_and_counted_not_reported_as_a_block") {
+        return;
+    }
+    // dnsmasq without upstreams of its own answers REFUSED for names outside its zone.
+    let (upstream, guard, _dir) =
+        start(&POLICY.replace("allow = [", "allow = [\"nowhere.test\", "));
+    let direct = dig(upstream.addr, "nowhere.test", "A", &[]);
+    assert_eq!(direct.status, "REFUSED", "{}", direct.raw);
+    let d = dig(guard.dns, "nowhere.test", "A", &[]);
+    assert_eq!(d.status, "REFUSED", "{}", d.raw);
+    assert!(
+        d.ede.as_deref().is_none_or(|e| !e.starts_with("15")),
+        "not a block: {}",
+        d.raw
+    );
+    assert_eq!(
+        guard.metric("dnsguard_upstream_failures_total{reason=\"rcode\"}"),
+        1.0
+    );
+    assert!(
+        !guard.events().iter().any(|e| e["kind"] == "dns"),
+        "no audit event for an upstream error"
+    );
+}
