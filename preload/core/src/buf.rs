@@ -90,6 +90,26 @@ impl<const N: usize> Buf<N> {
         }
     }
 
+    /// Replaces the content with what `fill` writes into the buffer (it returns the length,
+    /// or `None` to leave the buffer empty), without a temporary copy.
+    pub fn fill(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        self.clear();
+        let room = N.saturating_sub(1);
+        let Some(dst) = self.data.get_mut(..room) else {
+            return false;
+        };
+        match fill(dst) {
+            Some(n) if n <= room => {
+                self.len = n;
+                if let Some(nul) = self.data.get_mut(n) {
+                    *nul = 0;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn set(&mut self, bytes: &[u8]) -> bool {
         self.clear();
         self.push(bytes)

@@ -67,7 +67,7 @@ pub fn fail_outcome(cfg: &Config, rule: &mut RuleText) -> Outcome {
 
 /// The stricter decision over every name the program is known by (see
 /// [`path::for_each_candidate`]).
-pub fn decide_program(view: &PolicyView<'static>, abs: &[u8]) -> Option<Decision<'static>> {
+pub fn decide_program(view: &PolicyView<'static>, abs: &PathBuf) -> Option<Decision<'static>> {
     let mut combined: Option<Decision<'static>> = None;
     path::for_each_candidate(abs, &mut |candidate| {
         let d = view.decide_process(candidate);
@@ -150,7 +150,7 @@ pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) 
             let decided = if launch.constructor {
                 Some(view.decide_process(launch.program.as_bytes()))
             } else {
-                decide_program(&view, launch.program.as_bytes())
+                decide_program(&view, launch.program)
             };
             match decided {
                 Some(d) => {

@@ -114,20 +114,16 @@ pub fn search_path(file: &[u8], path_env: Option<&[u8]>, out: &mut PathBuf) -> b
 /// use). False when a component is missing or the links loop. Asks the kernel (an `O_PATH`
 /// descriptor's name: three syscalls whatever the depth) and walks the components itself only
 /// when `/proc` is not available.
-pub fn realpath(abs: &[u8], out: &mut PathBuf) -> bool {
-    let path = PathBuf::from_bytes(abs);
-    if path.overflowed() {
-        return false;
-    }
+pub fn realpath(abs: &PathBuf, out: &mut PathBuf) -> bool {
     // SAFETY: open/close on a NUL-terminated path; the descriptor is closed on every path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(abs.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
     if fd < 0 {
         return false;
     }
     let named = fd_path(fd, out) && out.as_bytes().starts_with(b"/");
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
-    named || realpath_walk(abs, out)
+    named || realpath_walk(abs.as_bytes(), out)
 }
 
 /// [`realpath`] by resolving one component at a time with `readlink`.
@@ -200,30 +196,37 @@ pub fn realpath_walk(abs: &[u8], out: &mut PathBuf) -> bool {
 /// path as invoked, each symlink hop, and the real path. Duplicates in a row are skipped.
 /// A policy that denies any of them denies the launch (a rule for `/usr/bin/python3` must
 /// hold whether it is called by that name or through `/usr/local/bin/python`).
-pub fn for_each_candidate(abs: &[u8], visit: &mut dyn FnMut(&[u8])) {
-    visit(abs);
-    let mut current = PathBuf::from_bytes(abs);
-    let mut target = [0u8; PATH_CAP];
+///
+/// Three path buffers in all: this runs in the child of every launch, where each new stack
+/// page is a page fault.
+pub fn for_each_candidate(abs: &PathBuf, visit: &mut dyn FnMut(&[u8])) {
+    visit(abs.as_bytes());
+    // `last` is the last name visited; `scratch` holds a link's content, then the real path.
+    let mut last = PathBuf::new();
+    let mut next = PathBuf::new();
+    let mut scratch = PathBuf::new();
+    let mut hopped = false;
     for _ in 0..MAX_HOPS {
-        let Some(n) = sys::readlink(current.as_cstr(), &mut target) else {
-            break;
-        };
-        let mut next = PathBuf::new();
-        if !resolve_link_target(
-            current.as_bytes(),
-            target.get(..n).unwrap_or(&[]),
-            &mut next,
-        ) {
+        let from = if hopped { &last } else { abs };
+        if !scratch.fill(|buf| sys::readlink(from.as_cstr(), buf)) {
             break;
         }
-        if next.as_bytes() != current.as_bytes() {
+        if !resolve_link_target(from.as_bytes(), scratch.as_bytes(), &mut next) {
+            break;
+        }
+        if next.as_bytes() != from.as_bytes() {
             visit(next.as_bytes());
         }
-        current = next;
+        core::mem::swap(&mut last, &mut next);
+        hopped = true;
     }
-    let mut real = PathBuf::new();
-    if realpath(abs, &mut real) && real.as_bytes() != current.as_bytes() {
-        visit(real.as_bytes());
+    let last_seen = if hopped {
+        last.as_bytes()
+    } else {
+        abs.as_bytes()
+    };
+    if realpath(abs, &mut scratch) && scratch.as_bytes() != last_seen {
+        visit(scratch.as_bytes());
     }
 }
 
@@ -233,11 +236,7 @@ pub fn fd_path(fd: c_int, out: &mut PathBuf) -> bool {
     if write!(link, "/proc/self/fd/{fd}").is_err() {
         return false;
     }
-    let mut target = [0u8; PATH_CAP];
-    match sys::readlink(link.as_cstr(), &mut target) {
-        Some(n) => out.set(target.get(..n).unwrap_or(&[])),
-        None => false,
-    }
+    out.fill(|buf| sys::readlink(link.as_cstr(), buf))
 }
 
 /// A descriptor name of a memory file (`/memfd:NAME (deleted)`): fileless execution.
@@ -279,6 +278,32 @@ mod tests {
     }
 
     #[test]
+    fn candidates_are_the_invoked_path_each_hop_and_the_real_path() {
+        let dir = std::env::temp_dir().join(std::format!("guard-cand-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = std::fs::canonicalize(&dir).unwrap().join("prog");
+        std::fs::write(&real, b"").unwrap();
+        std::os::unix::fs::symlink("prog", dir.join("hop2")).unwrap();
+        std::os::unix::fs::symlink(dir.join("hop2"), dir.join("hop1")).unwrap();
+        let abs = PathBuf::from_bytes(dir.join("hop1").as_os_str().as_encoded_bytes());
+        let mut seen = std::vec::Vec::new();
+        for_each_candidate(&abs, &mut |c| {
+            seen.push(std::string::String::from_utf8_lossy(c).into_owned())
+        });
+        let d = dir.display();
+        let mut expected = std::vec![
+            std::format!("{d}/hop1"),
+            std::format!("{d}/hop2"),
+            std::format!("{d}/prog")
+        ];
+        if real != dir.join("prog") {
+            expected.push(std::format!("{}", real.display()));
+        }
+        assert_eq!(seen, expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn searches_path_like_glibc() {
         let mut out = PathBuf::new();
         assert!(search_path(b"sh", Some(b"/nonexistent::/bin"), &mut out));
@@ -296,11 +321,14 @@ mod tests {
         let mut out = PathBuf::new();
         let expected = std::fs::canonicalize("/proc/self/exe").unwrap();
         let expected = expected.as_os_str().as_encoded_bytes();
-        assert!(realpath(b"/proc/self/../self/exe", &mut out));
+        assert!(realpath(
+            &PathBuf::from_bytes(b"/proc/self/../self/exe"),
+            &mut out
+        ));
         assert_eq!(out.as_bytes(), expected);
         assert!(realpath_walk(b"/proc/self/../self/exe", &mut out));
         assert_eq!(out.as_bytes(), expected);
-        assert!(!realpath(b"/nonexistent/x", &mut out));
+        assert!(!realpath(&PathBuf::from_bytes(b"/nonexistent/x"), &mut out));
         assert!(!realpath_walk(b"/nonexistent/x", &mut out));
     }
 }

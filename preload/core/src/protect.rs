@@ -6,7 +6,7 @@ use crate::sys;
 
 const PT_INTERP: u32 = 3;
 /// Program headers read at most (real binaries have about a dozen).
-const MAX_PHDRS: usize = 64;
+const MAX_PHDRS: usize = 32;
 
 /// Why `path` will run without the shim, or `None` when it will carry it (or is not an ELF
 /// file, e.g. a script whose interpreter is checked when it starts). One `open`, `fstat`,
@@ -128,8 +128,9 @@ impl File {
 
     fn interpreter(&self, out: &mut [u8]) -> Option<Option<usize>> {
         // The ELF header, the program headers and usually the interpreter name all sit in the
-        // first page, so one read is enough for ordinary binaries.
-        let mut page = [0u8; 4096];
+        // first kilobyte, so one read is enough for ordinary binaries (and the buffers stay
+        // small: this runs in the child of every launch, where each stack page is a fault).
+        let mut page = [0u8; 1024];
         // SAFETY: pread into our page buffer.
         let n = unsafe { libc::pread(self.0, page.as_mut_ptr().cast(), page.len(), 0) };
         let first = page.get(..usize::try_from(n).ok()?)?;
@@ -153,10 +154,10 @@ impl File {
         };
         let entsize = usize::from(phentsize);
         let count = usize::from(phnum).min(MAX_PHDRS);
-        if !(8..=64).contains(&entsize) || count == 0 {
+        if !(8..=56).contains(&entsize) || count == 0 {
             return Some(None);
         }
-        let mut phdr_buf = [0u8; MAX_PHDRS * 64];
+        let mut phdr_buf = [0u8; MAX_PHDRS * 56];
         let phdrs = self.read_at(
             first,
             usize::try_from(phoff).ok()?,
