@@ -21,7 +21,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use crate::batch::RecvBatch;
 use crate::guard::{Guard, ReplyTo};
-use crate::metrics::UpstreamFailure;
+use crate::metrics::{Outcome, UpstreamFailure};
 use crate::query::{FLAG_QR, HEADER_LEN, Query};
 
 /// The largest UDP answer asked of an upstream: a client's larger EDNS size is lowered to
@@ -31,6 +31,8 @@ pub const MAX_UPSTREAM_UDP: u16 = 4096;
 /// A forwarded query waiting for its answer.
 pub struct Pending {
     pub query: Query,
+    /// How the question was decided (counted when the query is answered).
+    pub outcome: Outcome,
     pub reply: ReplyTo,
     /// The query as sent upstream (our ID in the first two bytes).
     pub msg: Box<[u8]>,
@@ -150,6 +152,7 @@ impl Forwarder {
         &self,
         guard: &Arc<Guard>,
         query: Query,
+        outcome: Outcome,
         msg: &[u8],
         reply: ReplyTo,
     ) -> Result<(), ReplyTo> {
@@ -174,6 +177,7 @@ impl Forwarder {
         }
         let p = Pending {
             query,
+            outcome,
             reply,
             msg,
             upstream: 0,
@@ -253,6 +257,7 @@ impl Forwarder {
             return;
         };
         let Ok(permit) = self.tcp_retries.clone().try_acquire_owned() else {
+            guard.metrics.query(p.outcome, p.query.qtype);
             p.reply.send(crate::answer::truncated(&p.query));
             return;
         };

@@ -176,7 +176,8 @@ impl Guard {
             }
             Verdict::Allow => Outcome::Allowed,
         };
-        self.metrics.query(outcome, q.qtype);
+        // Counted when answered: a cached or forwarded answer whose CNAME chain is denied
+        // counts as blocked instead.
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.get(&q, Instant::now()) {
                 self.metrics.cache_hits.fetch_add(1, Relaxed);
@@ -186,6 +187,7 @@ impl Guard {
                 {
                     return Some(blocked);
                 }
+                self.metrics.query(outcome, q.qtype);
                 let mut bytes = hit.bytes;
                 answer::personalise(&mut bytes, &q);
                 if bytes.len() > limit {
@@ -195,7 +197,12 @@ impl Guard {
             }
             self.metrics.cache_misses.fetch_add(1, Relaxed);
         }
-        if self.forwarder.submit(self, q, msg, reply()).is_err() {
+        if self
+            .forwarder
+            .submit(self, q, outcome, msg, reply())
+            .is_err()
+        {
+            self.metrics.query(outcome, q.qtype);
             self.metrics.inflight_overflow.fetch_add(1, Relaxed);
             self.metrics.servfail.fetch_add(1, Relaxed);
             return Some(answer::rcode_only(
@@ -349,6 +356,7 @@ impl Guard {
             p.reply.send(blocked);
             return;
         }
+        self.metrics.query(p.outcome, q.qtype);
         answer::personalise(&mut answer_bytes, &q);
         if answer_bytes.len() > p.reply.limit(&q) {
             p.reply.send(answer::truncated(&q));
@@ -359,6 +367,7 @@ impl Guard {
 
     /// Answers SERVFAIL for a query no upstream answered (counted by the caller).
     pub fn fail(&self, p: Pending) {
+        self.metrics.query(p.outcome, p.query.qtype);
         self.metrics.servfail.fetch_add(1, Relaxed);
         let bytes = answer::rcode_only(
             &p.query,
