@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Process launch cost of the preload shim: 2,000 fork+execve of /bin/true with no preload,
-# with an empty preloaded library and with the shim (100,000-rule policy), in one hyperfine
-# run; then the resident memory the shim adds to a process.
+# with an empty preloaded library, with the shim and a 100,000-rule policy, and with the shim
+# and an empty policy, in one hyperfine run; then the resident memory the shim adds.
 #
 # Usage: bench/exec.sh [LAUNCHES]   (default 2000; SKIP_DIST=1 reuses the dist layout)
 source "$(dirname "$0")/preload/common.sh"
@@ -9,24 +9,26 @@ N="${1:-2000}"
 
 echo "## Process launch: $N x fork+execve /bin/true (policy.bin: $POLICY_BYTES bytes, 100,000 rules)"
 echo
-hyperfine --warmup 1 --runs 10 --style none --export-json "$WORK/exec.json" \
+hyperfine --warmup 2 --runs 15 --style none --export-json "$WORK/exec.json" \
     -n none "$WORK/spawn_loop $N" \
     -n empty-preload "env LD_PRELOAD=$WORK/libempty.so $WORK/spawn_loop $N" \
-    -n shim "env ${GUARD_ENV[*]} $WORK/spawn_loop $N" >/dev/null
+    -n shim "env ${GUARD_ENV[*]} $WORK/spawn_loop $N" \
+    -n shim-empty-policy "env ${SMALL_ENV[*]} $WORK/spawn_loop $N" >/dev/null
 python3 - "$WORK/exec.json" "$N" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 n = int(sys.argv[2])
-print("| run | total, mean ± sd | total, min | per launch (mean) |")
-print("|---|---|---|---|")
-for k in ("none", "empty-preload", "shim"):
+print("| run | wall, mean ± sd | wall, min | CPU (user+sys), mean | CPU per launch |")
+print("|---|---|---|---|---|")
+cpu = {k: r[k]["user"] + r[k]["system"] for k in r}
+for k in ("none", "empty-preload", "shim", "shim-empty-policy"):
     x = r[k]
-    print(f"| {k} | {x['mean']*1e3:.0f} ms ± {x['stddev']*1e3:.0f} | {x['min']*1e3:.0f} ms | {x['mean']/n*1e6:.0f} µs |")
+    print(f"| {k} | {x['mean']*1e3:.0f} ms ± {x['stddev']*1e3:.0f} | {x['min']*1e3:.0f} ms | {cpu[k]*1e3:.0f} ms | {cpu[k]/n*1e6:.0f} µs |")
 print()
-for stat in ("mean", "min"):
-    s, e, z = r["shim"][stat], r["empty-preload"][stat], r["none"][stat]
-    print(f"by the {stat}: shim / empty preload **{s/e:.3f}x** (floor <= 1.10x), shim / no preload **{s/z:.3f}x** (floor <= 1.25x), {(s-e)/n*1e6:.1f} µs added per launch over the empty preload")
-    print()
+rows = [("wall, mean", {k: r[k]["mean"] for k in r}), ("wall, min", {k: r[k]["min"] for k in r}), ("CPU", cpu)]
+for label, v in rows:
+    s, e, z = v["shim"], v["empty-preload"], v["none"]
+    print(f"- by {label}: shim / empty preload **{s/e:.3f}x** (floor <= 1.10x), shim / no preload **{s/z:.3f}x** (floor <= 1.25x), {(s-e)/n*1e6:+.1f} µs per launch over the empty preload; the 100,000-rule policy costs {(s-v['shim-empty-policy'])/n*1e6:+.1f} µs per launch over an empty policy")
 PY
 
 echo

@@ -31,17 +31,27 @@ with open(sys.argv[1], "w") as f:
     f.write("".join(f'"/srv/job{i}/*",\n' for i in range(10000)))
     f.write("]\n")
 PY
-mkdir -p "$WORK/run"
-"$DIST/bin/dns-guard" serve --policy "$WORK/policy.toml" --listen 127.0.0.1:15399 \
-    --upstream 127.0.0.1:9 --run-dir "$WORK/run" --no-admin >"$WORK/sidecar.log" 2>&1 &
-SIDECAR=$!
-for _ in $(seq 1 300); do
-    [ -s "$WORK/run/policy.json" ] && break
-    sleep 0.1
-done
-[ -s "$WORK/run/policy.bin" ] || { cat "$WORK/sidecar.log"; echo "dns-guard published no policy" >&2; exit 1; }
-kill "$SIDECAR"; wait "$SIDECAR" 2>/dev/null || true; SIDECAR=
+# Publishes a policy the way the sidecar does: dns-guard serve --run-dir, stopped once
+# policy.bin is there.
+publish() {
+    local toml=$1 dir=$2 port=$3
+    mkdir -p "$dir"
+    "$DIST/bin/dns-guard" serve --policy "$toml" --listen "127.0.0.1:$port" \
+        --upstream 127.0.0.1:9 --run-dir "$dir" --no-admin >"$WORK/sidecar.log" 2>&1 &
+    SIDECAR=$!
+    for _ in $(seq 1 300); do
+        [ -s "$dir/policy.json" ] && break
+        sleep 0.1
+    done
+    [ -s "$dir/policy.bin" ] || { cat "$WORK/sidecar.log"; echo "dns-guard published no policy" >&2; exit 1; }
+    kill "$SIDECAR"; wait "$SIDECAR" 2>/dev/null || true; SIDECAR=
+}
+publish "$WORK/policy.toml" "$WORK/run" 15399
+printf '[dns]\ndefault = "allow"\n[process]\ndefault = "allow"\n' >"$WORK/small.toml"
+publish "$WORK/small.toml" "$WORK/small" 15398
 POLICY_BYTES=$(stat -c %s "$WORK/run/policy.bin")
 
 GUARD_ENV=(LD_PRELOAD="$SHIM" GUARD_POLICY="$WORK/run/policy.json"
     GUARD_EVENTS="$WORK/run/events.sock" GUARD_CONTAINER=bench GUARD_FAIL=closed)
+SMALL_ENV=(LD_PRELOAD="$SHIM" GUARD_POLICY="$WORK/small/policy.json"
+    GUARD_EVENTS="$WORK/small/events.sock" GUARD_CONTAINER=bench GUARD_FAIL=closed)
