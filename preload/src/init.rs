@@ -83,11 +83,24 @@ fn own_path(out: &mut Buf<1024>) {
     }
 }
 
+/// Whether the C library is glibc, which passes `argc, argv, envp` to `.init_array`
+/// functions. musl's loader (which also loads this library: it answers for `libc.so.6`
+/// itself) passes nothing, so the argument registers hold garbage there.
+fn libc_passes_argv() -> bool {
+    // SAFETY: dlsym with a NUL-terminated name; only the result's nullness is used.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"gnu_get_libc_version".as_ptr()) }.is_null()
+}
+
 /// Runs before `main` of every program that has the shim preloaded.
 #[cfg_attr(test, allow(dead_code))]
 extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
     init();
     let Some(cfg) = config() else { return };
+    let argv = if libc_passes_argv() {
+        argv
+    } else {
+        core::ptr::null()
+    };
     // A parent we could not hook (a static binary, a raw syscall) may have started us: check
     // our own program, as the kernel ran it and as it was invoked.
     let mut exe = PathBuf::new();

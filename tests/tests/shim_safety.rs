@@ -342,3 +342,133 @@ fn thirty_two_threads_launching_and_resolving() {
     assert!(count("resolved") > 50 && count("refused") > 50, "{out}");
     eprintln!("{out}");
 }
+
+/// A preloaded library whose constructor runs before the shim's (later in `LD_PRELOAD`, so
+/// initialised first) and launches a denied program and resolves a denied name.
+const EARLY_PRELOAD_C: &str = r#"
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void early(void) {
+    const char *prog = getenv("EARLY_PROG");
+    if (!prog) return;
+    unsetenv("EARLY_PROG"); /* the shell system() starts loads this library too */
+    struct addrinfo *r;
+    int gai = getaddrinfo("blocked.guard.test", "80", NULL, &r);
+    int rc = system(prog);
+    fprintf(stderr, "early gai=%d system=%d\n", gai, rc);
+}
+"#;
+
+#[test]
+fn hooks_work_before_the_shim_constructor_ran() {
+    if !require::commands("hooks_work_before_the_shim_constructor_ran", &["gcc"]) {
+        return;
+    }
+    let policy = "[dns]\ndefault = \"allow\"\ndeny = [\"blocked.guard.test\"]\n[process]\ndefault = \"allow\"\ndeny = [\"denied-prog\"]\n";
+    let guard = Guard::new(policy).unwrap();
+    let denied = guard.path("denied-prog");
+    let marker = guard.path("ran");
+    std::fs::write(&denied, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = guard.path("early.c");
+    std::fs::write(&src, EARLY_PRELOAD_C).unwrap();
+    let lib = guard.path("libearly.so");
+    let built = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // Objects later in LD_PRELOAD are initialised first.
+    let out = Command::new("/bin/true")
+        .envs(guard.env())
+        .env(
+            "LD_PRELOAD",
+            format!("{}:{}", guard.lib.display(), lib.display()),
+        )
+        .env("EARLY_PROG", &denied)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "early gai={} system={}",
+            libc::EAI_NONAME,
+            126 << 8
+        )),
+        "{stderr}"
+    );
+    assert!(!marker.exists());
+}
+
+const MUSL_C: &str = r#"
+#include <netdb.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    struct addrinfo *r;
+    printf("musl gai=%d\n", getaddrinfo("blocked.guard.test", "80", 0, &r));
+    return 0;
+}
+"#;
+
+#[test]
+fn musl_programs_load_the_shim_without_harm() {
+    let test = "musl_programs_load_the_shim_without_harm";
+    if !require::commands(test, &["musl-gcc"]) {
+        return;
+    }
+    if !std::path::Path::new("/lib/ld-musl-x86_64.so.1").exists() {
+        require::skip(test, "musl's dynamic loader is not installed");
+        return;
+    }
+    let policy = "[dns]\ndefault = \"allow\"\ndeny = [\"blocked.guard.test\"]\n[process]\ndefault = \"allow\"\ndeny = [\"denied-musl\"]\n";
+    let guard = Guard::new(policy).unwrap();
+    let src = guard.path("m.c");
+    std::fs::write(&src, MUSL_C).unwrap();
+    let allowed = guard.path("allowed-musl");
+    let built = Command::new("musl-gcc")
+        .arg("-o")
+        .arg(&allowed)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let denied = guard.path("denied-musl");
+    std::fs::copy(&allowed, &denied).unwrap();
+    // musl's loader answers for libc.so.6 itself: the shim loads, and its constructor (which
+    // gets no argv from musl) and hooks work.
+    let out = guard.command(&allowed).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("musl gai={}\n", -2)
+    );
+    let out = guard.command(&denied).output().unwrap();
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    // guard-exec stays out of musl programs, and says so.
+    let out = guard
+        .command(artifacts::guard_exec())
+        .env_remove("LD_PRELOAD")
+        .env("GUARD_PRELOAD_LIB", &guard.lib)
+        .arg(&allowed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("musl program"));
+    let events = guard.events();
+    assert!(
+        !find(&events, "unprotected", &allowed.display().to_string()).is_empty(),
+        "{events:#?}"
+    );
+}
