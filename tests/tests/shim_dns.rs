@@ -124,7 +124,9 @@ fn perl_gethostbyname() {
     let events = denied.events();
     let blocked = find(&events, "blocked", "localhost");
     assert!(
-        blocked.iter().any(|e| e["api"].as_str().is_some_and(|a| a.starts_with("gethostbyname"))),
+        blocked.iter().any(|e| e["api"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("gethostbyname"))),
         "{events:#?}"
     );
     let allowed = Guard::new(&policy("allow")).unwrap();

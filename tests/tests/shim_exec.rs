@@ -522,11 +522,23 @@ except PermissionError:
         dir = guard.dir.display().to_string(),
         marker = marker.display()
     );
-    let out = guard.command("python3").arg("-c").arg(code).output().unwrap();
+    let out = guard
+        .command("python3")
+        .arg("-c")
+        .arg(code)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("denied"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("denied"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!marker.exists());
     let events = guard.events();
     let ev = find(&events, "blocked", "./x");
-    assert!(ev.iter().any(|e| e["rule"] == "unresolvable-path"), "{events:#?}");
+    assert!(
+        ev.iter().any(|e| e["rule"] == "unresolvable-path"),
+        "{events:#?}"
+    );
 }
