@@ -472,3 +472,87 @@ fn musl_programs_load_the_shim_without_harm() {
         "{events:#?}"
     );
 }
+
+const SPAWN_DENIED_C: &str = r#"
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    int n = atoi(argv[2]), denied = 0;
+    char *child[] = {argv[1], NULL};
+    for (int i = 0; i < n; i++) {
+        pid_t pid;
+        if (posix_spawn(&pid, argv[1], NULL, NULL, child, environ) == EACCES) denied++;
+    }
+    printf("denied=%d\n", denied);
+    return 0;
+}
+"#;
+
+#[test]
+fn reporting_never_blocks_when_the_socket_is_full_or_absent() {
+    if !require::commands(
+        "reporting_never_blocks_when_the_socket_is_full_or_absent",
+        &["gcc"],
+    ) {
+        return;
+    }
+    let policy =
+        "[dns]\ndefault = \"allow\"\n[process]\ndefault = \"allow\"\ndeny = [\"denied-prog\"]\n";
+    let guard = Guard::new(policy).unwrap();
+    let denied = guard.path("denied-prog");
+    std::fs::write(&denied, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = guard.path("spawn.c");
+    std::fs::write(&src, SPAWN_DENIED_C).unwrap();
+    let prog = guard.path("spawn");
+    let built = Command::new("gcc")
+        .arg("-o")
+        .arg(&prog)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // Nobody reads the socket: it fills after a few hundred events, the rest are dropped.
+    let start = Instant::now();
+    let out = guard
+        .command(&prog)
+        .arg(&denied)
+        .arg("5000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "denied=5000\n",
+        "{out:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    // No socket at all.
+    let out = guard
+        .command(&prog)
+        .arg(&denied)
+        .arg("100")
+        .env("GUARD_EVENTS", guard.path("no-such.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "denied=100\n",
+        "{out:?}"
+    );
+    let received = guard.events().len();
+    assert!(
+        received > 0 && received < 5000,
+        "received {received} of 5000 events"
+    );
+}
