@@ -4,7 +4,9 @@ use std::process::Command;
 
 /// True when running under CI (`CI=true`), where skipping is a failure.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Skips (returns false) outside CI, panics under CI, with the reason.
@@ -34,7 +36,10 @@ pub fn commands(test: &str, names: &[&str]) -> bool {
             .map(|o| o.status.success())
             .unwrap_or(false);
         if !found {
-            return skip(test, &format!("`{name}` is not installed (./.ci/run installs it)"));
+            return skip(
+                test,
+                &format!("`{name}` is not installed (./.ci/run installs it)"),
+            );
         }
     }
     true

@@ -71,8 +71,14 @@ fn cname_inspect_blocks_an_allowed_name_that_chains_to_a_denied_one() {
     assert_eq!(e["target"], "evil.test");
     assert_eq!(e["rule"], "dns.deny:evil.test");
     // Counted once each, as blocked.
-    assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"A\"}"), 3.0);
-    assert_eq!(guard.metric("dnsguard_queries_total{verdict=\"allowed\",qtype=\"A\"}"), 0.0);
+    assert_eq!(
+        guard.metric("dnsguard_queries_total{verdict=\"blocked\",qtype=\"A\"}"),
+        3.0
+    );
+    assert_eq!(
+        guard.metric("dnsguard_queries_total{verdict=\"allowed\",qtype=\"A\"}"),
+        0.0
+    );
     // The alias was asked (it is allowed); the denied target itself never was.
     assert!(upstream.count("alias.test") >= 1);
     assert_eq!(upstream.count("evil.test"), 0);

@@ -46,13 +46,18 @@ fn dist(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
 
-    run(Command::new(&cargo).current_dir(&root).args(["build", "--release", "-p", "dns-guard"]))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "dns-guard"]))?;
     // The preload library is built on its own: built together with a std crate, cargo's
     // feature unification would give guard-policy its std `compile` feature and link std
     // (and libgcc_s) into the library.
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "guard-preload"]))?;
+    run(Command::new(&cargo).current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "guard-preload",
+    ]))?;
 
     // guard-exec must start in images without a (matching) libc, so it is linked statically.
     // Building it for an explicit --target keeps RUSTFLAGS away from build scripts and from
@@ -61,7 +66,14 @@ fn dist(args: &[String]) -> Result<()> {
     run(Command::new(&cargo)
         .current_dir(&root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--release", "-p", "guard-exec", "--target", &triple]))?;
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "guard-exec",
+            "--target",
+            &triple,
+        ]))?;
 
     let release = target_dir.join("release");
     let static_release = target_dir.join(&triple).join("release");
@@ -72,15 +84,30 @@ fn dist(args: &[String]) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     }
-    install(&release.join("dns-guard"), &bin.join(contract::DNS_GUARD_FILE), 0o755)?;
-    install(&static_release.join("guard-exec"), &bin.join(contract::GUARD_EXEC_FILE), 0o755)?;
-    install(&release.join("libguard_preload.so"), &lib.join(contract::PRELOAD_FILE), 0o644)?;
+    install(
+        &release.join("dns-guard"),
+        &bin.join(contract::DNS_GUARD_FILE),
+        0o755,
+    )?;
+    install(
+        &static_release.join("guard-exec"),
+        &bin.join(contract::GUARD_EXEC_FILE),
+        0o755,
+    )?;
+    install(
+        &release.join("libguard_preload.so"),
+        &lib.join(contract::PRELOAD_FILE),
+        0o644,
+    )?;
     println!("dist: {}", out.display());
     Ok(())
 }
 
 fn host_triple() -> Result<String> {
-    let output = Command::new("rustc").arg("-vV").output().context("running rustc -vV")?;
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
     let text = String::from_utf8_lossy(&output.stdout);
     text.lines()
         .find_map(|line| line.strip_prefix("host: "))
@@ -100,7 +127,9 @@ fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
 }
 
 fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("running {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
