@@ -3,7 +3,7 @@
 
 use core::ffi::{c_char, c_int};
 
-use guard_preload_core::launch::{self, Launch};
+use guard_preload_core::launch::{self, Attempt, Launch};
 use guard_preload_core::path::{self, PathBuf};
 use guard_preload_core::{Config, sys};
 
@@ -18,18 +18,38 @@ fn fail(errno: c_int) -> c_int {
     -1
 }
 
-/// Decides a launch of the file at `program` (absolute, normalised); false when denied.
-fn allowed(cfg: &Config, api: &'static str, program: &PathBuf, argv: Argv, note: &str) -> bool {
-    launch::decide(
-        cfg,
-        &Launch {
-            api,
-            program,
-            argv,
-            note,
-            constructor: false,
-        },
-    )
+/// Decides a launch of the file at `program` (absolute, normalised): the errno to fail
+/// with when refused. An absent file is refused with `ENOENT` and not reported, so shells
+/// trying each `PATH` entry report only the program that exists.
+fn refused(
+    cfg: &Config,
+    api: &'static str,
+    program: &PathBuf,
+    argv: Argv,
+    note: &str,
+    by_path: bool,
+) -> c_int {
+    let launch = Launch {
+        api,
+        program,
+        argv,
+        note,
+        constructor: false,
+    };
+    if !by_path {
+        // A descriptor (fexecve, AT_EMPTY_PATH): its name may not exist (memfd, deleted),
+        // and there is no PATH walk to de-duplicate.
+        return if launch::decide(cfg, &launch) {
+            0
+        } else {
+            libc::EACCES
+        };
+    }
+    match launch::decide_attempt(cfg, &launch) {
+        Attempt::Allow => 0,
+        Attempt::Deny => libc::EACCES,
+        Attempt::Absent => libc::ENOENT,
+    }
 }
 
 fn real_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
@@ -62,13 +82,15 @@ fn do_execve(api: &'static str, path: *const c_char, argv: Argv, envp: Argv) -> 
     // SAFETY: path is the caller's C string (or NULL).
     let invoked = unsafe { sys::cstr(path) };
     if !invoked.is_empty() {
-        let ok = if path::absolute(invoked, &mut program) {
-            allowed(cfg, api, &program, argv, "")
+        let errno = if path::absolute(invoked, &mut program) {
+            refused(cfg, api, &program, argv, "", true)
+        } else if launch::unresolvable(cfg, api, invoked, argv) {
+            0
         } else {
-            launch::unresolvable(cfg, api, invoked, argv)
+            libc::EACCES
         };
-        if !ok {
-            return fail(libc::EACCES);
+        if errno != 0 {
+            return fail(errno);
         }
     }
     with_env(cfg, envp, &mut |e| real_execve(path, argv, e))
@@ -82,8 +104,11 @@ fn do_execvpe(api: &'static str, file: *const c_char, argv: Argv, envp: Argv) ->
     // SAFETY: the caller's C string; PATH comes from the caller's environment, as glibc's
     // execvpe and posix_spawnp read it.
     let (name, search) = unsafe { (sys::cstr(file), sys::env_lookup(sys::environ(), b"PATH")) };
-    if path::search_path(name, search, &mut program) && !allowed(cfg, api, &program, argv, "") {
-        return fail(libc::EACCES);
+    if path::search_path(name, search, &mut program) {
+        let errno = refused(cfg, api, &program, argv, "", true);
+        if errno != 0 {
+            return fail(errno);
+        }
     }
     with_env(cfg, envp, &mut |e| real_execvpe(file, argv, e))
 }
@@ -138,8 +163,11 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     };
     let mut program = PathBuf::new();
     let note = fd_program(fd, &mut program);
-    if !program.is_empty() && !allowed(cfg, "fexecve", &program, argv, note) {
-        return fail(libc::EACCES);
+    if !program.is_empty() {
+        let errno = refused(cfg, "fexecve", &program, argv, note, false);
+        if errno != 0 {
+            return fail(errno);
+        }
     }
     with_env(cfg, envp, &mut |e| real(e))
 }
@@ -173,7 +201,8 @@ pub unsafe extern "C" fn execveat(
     let name = unsafe { sys::cstr(path) };
     let mut program = PathBuf::new();
     let mut note = "";
-    if name.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+    let by_fd = name.is_empty() && flags & libc::AT_EMPTY_PATH != 0;
+    if by_fd {
         note = fd_program(dirfd, &mut program);
     } else if name.starts_with(b"/") || dirfd == libc::AT_FDCWD {
         if !path::absolute(name, &mut program) && !launch::unresolvable(cfg, "execveat", name, argv)
@@ -186,8 +215,11 @@ pub unsafe extern "C" fn execveat(
             path::normalize(dir.as_bytes(), &mut program);
         }
     }
-    if !program.is_empty() && !allowed(cfg, "execveat", &program, argv, note) {
-        return fail(libc::EACCES);
+    if !program.is_empty() {
+        let errno = refused(cfg, "execveat", &program, argv, note, !by_fd);
+        if errno != 0 {
+            return fail(errno);
+        }
     }
     with_env(cfg, envp, &mut |e| real(e))
 }

@@ -542,3 +542,64 @@ except PermissionError:
         "{events:#?}"
     );
 }
+
+#[test]
+fn a_denied_path_program_is_reported_once_not_per_path_entry() {
+    if !require::commands(
+        "a_denied_path_program_is_reported_once_not_per_path_entry",
+        &["python3"],
+    ) {
+        return;
+    }
+    let guard = Guard::new(POLICY).unwrap();
+    // dash and CPython try execve on every PATH entry and go on after EACCES: missing
+    // directories before the program, and the same file again through a symlinked directory
+    // (as /bin -> /usr/bin on merged-/usr systems).
+    let bin = guard.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    script(&bin, "denied-prog");
+    std::os::unix::fs::symlink(&bin, guard.path("binlink")).unwrap();
+    let d = guard.dir.display();
+    let path = format!("{d}/missing:{d}/nodir/x:{d}/bin:{d}/missing2:{d}/binlink:/usr/bin:/bin");
+    let program = format!("{d}/bin/denied-prog");
+    let blocked = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["action"] == "blocked")
+            .map(|e| e["program"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let out = guard
+        .command("/bin/sh")
+        .arg("-c")
+        .arg("denied-prog; echo rc=$?")
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rc=126"), "{stdout}");
+    assert!(!ran(&guard, "bin/denied-prog"));
+    assert_eq!(blocked(&guard.events()), vec![program.clone()], "sh");
+
+    // Two launches from one process: each is reported once (the de-duplication is per
+    // attempt, not per program).
+    let code = "import subprocess\nfor _ in range(2):\n try:\n  subprocess.run(['denied-prog'])\n except PermissionError as e:\n  print('denied', e.errno)\n";
+    let out = guard
+        .command("python3")
+        .arg("-c")
+        .arg(code)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("denied 13").count(), 2, "{stdout}{out:?}");
+    assert_eq!(
+        blocked(&guard.events()),
+        vec![program.clone(), program.clone()],
+        "python"
+    );
+    // A missing program is not reported at all, and fails as missing.
+    let out = guard.sh("no-such-denied-prog; echo rc=$?");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rc=127"));
+    assert!(blocked(&guard.events()).is_empty());
+}

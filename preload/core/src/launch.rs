@@ -2,6 +2,7 @@
 
 use core::ffi::c_char;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use guard_policy::{Decision, Mode, PolicyView, Verdict};
 
@@ -10,6 +11,7 @@ use crate::config::Config;
 use crate::event::{self, Event, Subject};
 use crate::path::{self, PathBuf};
 use crate::policy;
+use crate::sys;
 use guard_contract::event::{
     ACTION_ALERTED, ACTION_BLOCKED, ACTION_UNPROTECTED, ACTION_WOULD_BLOCK,
 };
@@ -141,6 +143,77 @@ pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
 
 /// [`decide`], also handing back the text of the deciding rule (empty when none decided).
 pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) -> bool {
+    decide_inner(cfg, launch, rule, false) == Attempt::Allow
+}
+
+/// The decision on one attempt of an `exec*` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Allow,
+    Deny,
+    /// Not allowed, and the file does not exist: fail with `ENOENT` (what the kernel says),
+    /// nothing reported.
+    Absent,
+}
+
+/// Last reported exec attempt: a hash of (real path, call, arguments, argv pointer, pid). Shells (dash) and
+/// CPython's `_posixsubprocess` try `execve` on every `PATH` entry in turn and go on after
+/// `EACCES`, so one denied `nc` would otherwise be reported as `/usr/bin/nc` and again as
+/// `/bin/nc` (the same file through the merged-/usr symlink). The pid and argv pointer keep
+/// a later launch of the same program (a new child) reported.
+static LAST_REPORTED: AtomicU64 = AtomicU64::new(0);
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn attempt_key(launch: &Launch<'_>) -> u64 {
+    let (program, argv) = (launch.program, launch.argv);
+    let mut real = PathBuf::new();
+    let name = if path::realpath(program, &mut real) {
+        real.as_bytes()
+    } else {
+        program.as_bytes()
+    };
+    // FNV-1a over the real path, the call and the first arguments, then the argv pointer
+    // and the pid.
+    let mut h = fnv(0xcbf2_9ce4_8422_2325, name);
+    h = fnv(h, launch.api.as_bytes());
+    if !argv.is_null() {
+        for i in 0..8 {
+            // SAFETY: argv is the caller's NULL-terminated array; we stop at its NULL.
+            let arg = unsafe { *argv.add(i) };
+            if arg.is_null() {
+                break;
+            }
+            // SAFETY: a C string of the caller's argv.
+            h = fnv(h ^ 0xff, unsafe { sys::cstr(arg) });
+        }
+    }
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() } as u64;
+    h ^= (argv as usize as u64).rotate_left(17) ^ pid.rotate_left(41);
+    h | 1
+}
+
+/// [`decide`] for one attempt of an `exec*` call, which may be one of several tried in turn
+/// over `PATH`: only the attempt on a file that exists is reported, and once (see
+/// [`LAST_REPORTED`]). Every attempt is still decided: an absent program the policy would
+/// refuse is refused as [`Attempt::Absent`] rather than handed to the kernel, so a file
+/// created in between cannot slip through.
+pub fn decide_attempt(cfg: &Config, launch: &Launch<'_>) -> Attempt {
+    let mut rule = RuleText::new();
+    decide_inner(cfg, launch, &mut rule, true)
+}
+
+fn absent(program: &PathBuf) -> bool {
+    sys::stat(program.as_cstr()).is_none() && matches!(sys::errno(), libc::ENOENT | libc::ENOTDIR)
+}
+
+fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt: bool) -> Attempt {
     rule.clear();
     let mut version = "";
     let out = match policy::current(&cfg.policy_bin) {
@@ -164,7 +237,21 @@ pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) 
             }
         }
     };
-    let report = |action: &'static str, reason: &str| {
+    // For exec attempts: None until the first report asks whether to report at all.
+    let mut quiet: Option<bool> = if attempt { None } else { Some(false) };
+    let mut gone = false;
+    let mut report = |action: &'static str, reason: &str| {
+        let skip = *quiet.get_or_insert_with(|| {
+            if absent(launch.program) {
+                gone = true;
+                return true;
+            }
+            let key = attempt_key(launch);
+            LAST_REPORTED.swap(key, Ordering::Relaxed) == key
+        });
+        if skip {
+            return;
+        }
         event::send(
             cfg,
             &Event {
@@ -192,5 +279,9 @@ pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) 
             report(ACTION_UNPROTECTED, reason);
         }
     }
-    out.allow
+    match (out.allow, gone) {
+        (true, _) => Attempt::Allow,
+        (false, true) => Attempt::Absent,
+        (false, false) => Attempt::Deny,
+    }
 }
