@@ -1,4 +1,4 @@
-//! The constructor: resolve the real functions, snapshot the settings, map the policy, and
+//! The constructor: resolve the real launch functions, snapshot the settings, map the policy, and
 //! stop this very program before `main` when the policy denies it.
 
 use core::cell::UnsafeCell;
@@ -45,7 +45,7 @@ fn init() {
     {
         return;
     }
-    real::resolve_all();
+    real::resolve_launch();
     // SAFETY: only this thread writes, and nobody reads before READY.
     let cfg = unsafe { &mut *CONFIG.0.get() };
     cfg.load(&|key| {

@@ -3,15 +3,22 @@
 use core::ffi::{CStr, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// One real function: resolved in the constructor, or on first use when a hook runs before
-/// it (another preload's constructor). A missing optional symbol stays 0 and the hook fails
-/// the call with `ENOSYS` the way a libc without it would.
+/// One real function. The launch functions are resolved in the constructor (or on first use
+/// when a hook runs before it, from another preload's constructor), so that no `exec*` hook,
+/// which may run in a vfork child, ever calls `dlsym` itself. The others (resolver, `system`,
+/// `popen`) are resolved on first use: most processes never call them, and each `dlsym` walks
+/// every loaded object's symbol table, a cost every process launch would pay otherwise.
+/// A missing optional symbol is remembered as [`MISSING`] and the hook fails the call with
+/// `ENOSYS` the way a libc without it would.
 pub struct Real {
     name: &'static CStr,
     /// Pre-2.34 glibc spelling (`__res_query`) or another fallback.
     alt: Option<&'static CStr>,
     ptr: AtomicUsize,
 }
+
+/// Looked up, and not there.
+const MISSING: usize = 1;
 
 impl Real {
     pub const fn new(name: &'static CStr) -> Real {
@@ -39,17 +46,18 @@ impl Real {
             // SAFETY: as above.
             p = unsafe { libc::dlsym(libc::RTLD_NEXT, alt.as_ptr()) };
         }
-        self.ptr.store(p as usize, Ordering::Release);
+        let value = if p.is_null() { MISSING } else { p as usize };
+        self.ptr.store(value, Ordering::Release);
     }
 
     /// The function's address, or 0 when the libc has no such function.
     pub fn get(&self) -> usize {
-        let p = self.ptr.load(Ordering::Acquire);
-        if p != 0 {
-            return p;
+        let mut p = self.ptr.load(Ordering::Acquire);
+        if p == 0 {
+            self.resolve();
+            p = self.ptr.load(Ordering::Acquire);
         }
-        self.resolve();
-        self.ptr.load(Ordering::Acquire)
+        if p == MISSING { 0 } else { p }
     }
 
     #[allow(dead_code)]
@@ -98,7 +106,8 @@ pub static RES_NSEARCH: Real = Real::with_alt(c"res_nsearch", c"__res_nsearch");
 pub static RES_NQUERYDOMAIN: Real = Real::with_alt(c"res_nquerydomain", c"__res_nquerydomain");
 pub static RES_SEND: Real = Real::with_alt(c"res_send", c"__res_send");
 
-static ALL: [&Real; 23] = [
+/// The functions the launch hooks call, resolved in the constructor.
+static LAUNCH: [&Real; 8] = [
     &EXECVE,
     &EXECVPE,
     &FEXECVE,
@@ -107,26 +116,12 @@ static ALL: [&Real; 23] = [
     &POSIX_SPAWNP,
     &PIDFD_SPAWN,
     &PIDFD_SPAWNP,
-    &SYSTEM,
-    &POPEN,
-    &GETADDRINFO,
-    &GETADDRINFO_A,
-    &GETHOSTBYNAME,
-    &GETHOSTBYNAME2,
-    &GETHOSTBYNAME_R,
-    &GETHOSTBYNAME2_R,
-    &RES_QUERY,
-    &RES_SEARCH,
-    &RES_QUERYDOMAIN,
-    &RES_NQUERY,
-    &RES_NSEARCH,
-    &RES_NQUERYDOMAIN,
-    &RES_SEND,
 ];
 
-/// Resolves every real function (called once, from the constructor).
-pub fn resolve_all() {
-    for real in ALL {
+/// Resolves the launch functions (called once, from the constructor); the rest resolve on
+/// first use (see [`Real`]).
+pub fn resolve_launch() {
+    for real in LAUNCH {
         real.resolve();
     }
 }
