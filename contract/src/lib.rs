@@ -54,6 +54,11 @@ pub mod env {
     pub const FAIL: &str = "GUARD_FAIL";
     /// Seconds guard-exec waits for the policy file to appear (default 30).
     pub const WAIT: &str = "GUARD_WAIT";
+    /// The IP guard-exec points `/etc/resolv.conf` at before starting the app, normally
+    /// [`DNS_RESOLVER_IP`](crate::DNS_RESOLVER_IP) (the sidecar), so resolvers that bypass libc
+    /// (dig, Go, c-ares) ask the sidecar too. Unset or empty: resolv.conf is left alone.
+    /// Same as guard-exec's `--resolver IP`, which wins when both are given.
+    pub const RESOLVER: &str = "GUARD_RESOLVER";
     /// The dynamic loader's preload list. Always appended to, never replaced.
     pub const LD_PRELOAD: &str = "LD_PRELOAD";
 }
@@ -67,6 +72,8 @@ pub const FAIL_CLOSED: &str = "closed";
 
 /// Where the sidecar listens for DNS (the task's shared loopback).
 pub const DNS_LISTEN: &str = "127.0.0.1:53";
+/// The address part of [`DNS_LISTEN`]: what `GUARD_RESOLVER` names in a task definition.
+pub const DNS_RESOLVER_IP: &str = "127.0.0.1";
 /// Where the sidecar serves `/healthz` and `/metrics`.
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9053";
 /// Default container name of the sidecar in a task definition.

@@ -18,7 +18,10 @@ deny = ["denied-prog"]
 fn guard_exec(guard: &Guard) -> Command {
     let mut cmd = guard.command(artifacts::guard_exec());
     // guard-exec runs before the shim is in place: start it without LD_PRELOAD, as ECS does.
+    // Without GUARD_RESOLVER from the caller's environment, no test rewrites the host's
+    // /etc/resolv.conf.
     cmd.env_remove("LD_PRELOAD")
+        .env_remove("GUARD_RESOLVER")
         .env("GUARD_PRELOAD_LIB", &guard.lib);
     cmd
 }
@@ -204,6 +207,90 @@ fn resolver_points_resolv_conf_at_the_sidecar_or_says_why_not() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an IP address"));
+}
+
+#[test]
+fn guard_resolver_variable_does_what_the_flag_does() {
+    let guard = Guard::new(POLICY).unwrap();
+    let conf = guard.path("resolv.conf");
+    let vpc = "nameserver 10.0.0.2\nsearch ec2.internal\noptions ndots:2\n";
+    std::fs::write(&conf, vpc).unwrap();
+    // What guard-embed puts into a task definition, with the entryPoint prefix unchanged.
+    let out = guard_exec(&guard)
+        .env("GUARD_RESOLVER", "127.0.0.1")
+        .arg("--resolv-conf")
+        .arg(&conf)
+        .args(["--", "sh", "-c", "echo ran"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.lines().any(|l| l == "nameserver 127.0.0.1") && !text.contains("10.0.0.2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("search ec2.internal\n") && text.contains("options ndots:2\n"),
+        "{text}"
+    );
+
+    // --resolver wins over the variable.
+    std::fs::write(&conf, vpc).unwrap();
+    let out = guard_exec(&guard)
+        .env("GUARD_RESOLVER", "127.0.0.1")
+        .args(["--resolver", "127.0.0.2", "--resolv-conf"])
+        .arg(&conf)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.lines().any(|l| l == "nameserver 127.0.0.2"), "{text}");
+
+    // Empty means off: the file is untouched.
+    std::fs::write(&conf, vpc).unwrap();
+    let out = guard_exec(&guard)
+        .env("GUARD_RESOLVER", "")
+        .arg("--resolv-conf")
+        .arg(&conf)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), vpc);
+
+    // Not writable: a warning, and the app still starts.
+    let out = guard_exec(&guard)
+        .env("GUARD_RESOLVER", "127.0.0.1")
+        .arg("--resolv-conf")
+        .arg(&guard.dir)
+        .args(["--", "sh", "-c", "echo ran"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot point"),
+        "{out:?}"
+    );
+
+    // Not an IP: said so, resolv.conf left alone, the app still starts.
+    let out = guard_exec(&guard)
+        .env("GUARD_RESOLVER", "sidecar")
+        .arg("--resolv-conf")
+        .arg(&conf)
+        .args(["--", "sh", "-c", "echo ran"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GUARD_RESOLVER: `sidecar` is not an IP address"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), vpc);
 }
 
 #[test]

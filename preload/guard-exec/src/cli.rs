@@ -14,13 +14,14 @@ the GUARD_* defaults.
 options:
   --resolver IP        point /etc/resolv.conf at IP (the sidecar, 127.0.0.1) so resolvers
                        that bypass libc (dig, Go, c-ares) go through the guard too
+                       (default $GUARD_RESOLVER; unset or empty: leave it alone)
   --resolv-conf PATH   the file --resolver rewrites (default /etc/resolv.conf)
   --preload-lib PATH   the shim to preload (default $GUARD_PRELOAD_LIB or
                        /guard/lib/libguard_preload.so)
   -h, --help           this text
 
 environment: GUARD_POLICY, GUARD_EVENTS, GUARD_CONTAINER, GUARD_FAIL (closed|open),
-GUARD_WAIT (seconds, default 30), GUARD_PRELOAD_LIB.
+GUARD_WAIT (seconds, default 30), GUARD_RESOLVER (IP, as --resolver), GUARD_PRELOAD_LIB.
 exit status: PROGRAM's own, or 125 (guard-exec error, e.g. no policy with GUARD_FAIL=closed),
 126 (PROGRAM denied by the policy), 127 (PROGRAM not found).";
 
@@ -87,6 +88,21 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
     Ok(Parsed::Run(args))
 }
 
+/// `GUARD_RESOLVER`, used when `--resolver` is not given: `None` when unset or empty.
+pub fn resolver_from_env(value: Option<OsString>) -> Result<Option<IpAddr>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<IpAddr>().map(Some).map_err(|_| {
+        format!("GUARD_RESOLVER: `{text}` is not an IP address (expected e.g. 127.0.0.1)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +142,20 @@ mod tests {
                 .contains("unknown option")
         );
         assert_eq!(parse(os(&["--help"])).unwrap(), Parsed::Help);
+    }
+
+    #[test]
+    fn resolver_variable() {
+        assert_eq!(resolver_from_env(None), Ok(None));
+        assert_eq!(resolver_from_env(Some(" ".into())), Ok(None));
+        assert_eq!(
+            resolver_from_env(Some("127.0.0.1".into())),
+            Ok(Some("127.0.0.1".parse().unwrap()))
+        );
+        assert!(
+            resolver_from_env(Some("sidecar".into()))
+                .unwrap_err()
+                .contains("GUARD_RESOLVER: `sidecar` is not an IP")
+        );
     }
 }

@@ -68,7 +68,18 @@ fn run(args: cli::Args) -> ExitCode {
         cfg.exe.set(exe.as_os_str().as_bytes());
     }
 
-    if let Some(ip) = args.resolver {
+    let resolver = args.resolver.or_else(|| {
+        match cli::resolver_from_env(std::env::var_os(contract::env::RESOLVER)) {
+            Ok(ip) => ip,
+            Err(message) => {
+                // Pointing resolv.conf at the sidecar is best effort (it may be read-only),
+                // so a bad value does not stop the app either.
+                eprintln!("guard-exec: {message}; leaving resolv.conf alone");
+                None
+            }
+        }
+    });
+    if let Some(ip) = resolver {
         let file = args
             .resolv_conf
             .clone()
