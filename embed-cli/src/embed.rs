@@ -44,6 +44,9 @@ pub struct Options {
     pub ptrace: bool,
     /// Set GUARD_FAIL in the app containers.
     pub fail: Option<FailMode>,
+    /// Set GUARD_RESOLVER=127.0.0.1 in the app containers, so guard-exec points their
+    /// resolv.conf at the sidecar.
+    pub resolver: bool,
 }
 
 impl Options {
@@ -56,6 +59,7 @@ impl Options {
             image_configs: Vec::new(),
             ptrace: false,
             fail: None,
+            resolver: true,
         }
     }
 
@@ -199,6 +203,7 @@ fn embed_task(
             &app.path,
             &app.name,
             options.fail.map(FailMode::as_str),
+            options.resolver,
             fresh,
             &mut tokens,
             warnings,

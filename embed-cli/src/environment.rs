@@ -1,13 +1,18 @@
-//! The variables app containers get: where the policy and the event socket are and which
-//! container this is (`GUARD_*`, from guard-contract), and the preload library at the end of
-//! an `LD_PRELOAD` the task definition already sets.
+//! The variables app containers get: where the policy and the event socket are, which
+//! container this is and which resolver guard-exec points `/etc/resolv.conf` at (`GUARD_*`,
+//! from guard-contract), and the preload library at the end of an `LD_PRELOAD` the task
+//! definition already sets.
+//!
+//! `GUARD_RESOLVER` is a variable rather than a `--resolver` flag in the entryPoint prefix so
+//! the prefix stays the fixed `guard-exec --`: Fargate writes the VPC resolver into every
+//! container's resolv.conf, and dig, Go and c-ares read that file instead of asking libc.
 //!
 //! guard-exec appends the library to LD_PRELOAD at launch anyway; extending a task-level
 //! LD_PRELOAD matters for what ECS runs without the entryPoint (health checks, ECS Exec),
 //! which inherits the task definition's environment. A task definition without LD_PRELOAD
 //! gets none: setting one would hide an image's own `ENV LD_PRELOAD`.
 
-use guard_contract::{EVENTS_SOCK, LIB_PRELOAD, POLICY_JSON, env};
+use guard_contract::{DNS_RESOLVER_IP, EVENTS_SOCK, LIB_PRELOAD, POLICY_JSON, env};
 use serde_json::{Map, Value};
 
 use crate::error::EmbedError;
@@ -16,17 +21,19 @@ use crate::keys::{Style, join};
 use crate::record::Token;
 
 /// Every variable embed may add; remove takes all of them out again.
-pub const GUARD_VARIABLES: [&str; 5] = [
+pub const GUARD_VARIABLES: [&str; 6] = [
     env::CONTAINER,
     env::EVENTS,
     env::FAIL,
     env::POLICY,
+    env::RESOLVER,
     env::WAIT,
 ];
 
 /// Adds the `GUARD_*` variables (in name order, after the container's own), keeping any the
 /// container already sets, and extends LD_PRELOAD. `fresh`: the container was not protected
 /// before this run, so every `GUARD_*` variable it has is its own (recorded as kept).
+/// `resolver`: set `GUARD_RESOLVER` (guard-embed's `--no-resolver` turns it off).
 #[allow(clippy::too_many_arguments)]
 pub fn add(
     container: &mut Map<String, Value>,
@@ -34,6 +41,7 @@ pub fn add(
     path: &str,
     name: &Value,
     fail: Option<&str>,
+    resolver: bool,
     fresh: bool,
     tokens: &mut Vec<Token>,
     warnings: &mut Vec<String>,
@@ -48,6 +56,9 @@ pub fn add(
     ];
     if let Some(mode) = fail {
         wanted.push((env::FAIL, Value::from(mode)));
+    }
+    if resolver {
+        wanted.push((env::RESOLVER, Value::from(DNS_RESOLVER_IP)));
     }
     wanted.sort_by(|a, b| a.0.cmp(b.0));
 

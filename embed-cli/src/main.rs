@@ -57,6 +57,10 @@ struct EmbedArgs {
     /// Set GUARD_FAIL: what the app containers do without a valid policy.
     #[arg(long, value_enum, value_name = "MODE")]
     fail: Option<Fail>,
+    /// Leave GUARD_RESOLVER out: guard-exec then keeps the containers' /etc/resolv.conf, and
+    /// resolvers that bypass libc (dig, Go, c-ares) do not ask the sidecar.
+    #[arg(long)]
+    no_resolver: bool,
 }
 
 #[derive(Args)]
@@ -185,6 +189,7 @@ fn options(args: &EmbedArgs) -> Result<Options, String> {
         options.image_configs.push((name.to_string(), config));
     }
     options.ptrace = args.ptrace;
+    options.resolver = !args.no_resolver;
     options.fail = args.fail.map(|f| match f {
         Fail::Open => FailMode::Open,
         Fail::Closed => FailMode::Closed,

@@ -390,3 +390,70 @@ fn remove_writes_the_original_back_to_a_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn environment(task: &serde_json::Value, container: usize) -> Vec<(String, String)> {
+    task["containerDefinitions"][container]["environment"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|e| {
+                    let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                    (field("name"), field("value"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn guard_resolver_is_set_keeps_the_users_own_and_no_resolver_leaves_it_out() {
+    let out = guard_embed(&["embed", "--sidecar-image", IMAGE], WEB);
+    assert!(out.status.success(), "{out:?}");
+    let task: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let env = environment(&task, 0);
+    assert!(
+        env.contains(&("GUARD_RESOLVER".into(), "127.0.0.1".into())),
+        "{env:?}"
+    );
+    // The entryPoint prefix stays the fixed one: the resolver travels in the environment.
+    let entry = &task["containerDefinitions"][0]["entryPoint"];
+    assert_eq!(
+        (entry[0].as_str(), entry[1].as_str()),
+        (Some("/guard/bin/guard-exec"), Some("--")),
+        "{entry}"
+    );
+
+    let out = guard_embed(&["embed", "--sidecar-image", IMAGE, "--no-resolver"], WEB);
+    assert!(out.status.success(), "{out:?}");
+    let task: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let env = environment(&task, 0);
+    assert!(env.iter().any(|(n, _)| n == "GUARD_POLICY"), "{env:?}");
+    assert!(!env.iter().any(|(n, _)| n == "GUARD_RESOLVER"), "{env:?}");
+
+    // A container's own GUARD_RESOLVER wins, with a warning, and survives remove.
+    let own = WEB.replace(
+        r#""entryPoint""#,
+        r#""environment": [{"name": "GUARD_RESOLVER", "value": "10.0.0.53"}], "entryPoint""#,
+    );
+    let out = guard_embed(&["embed", "--sidecar-image", IMAGE], &own);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("keeping the container's own GUARD_RESOLVER"),
+        "{out:?}"
+    );
+    let task: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let env = environment(&task, 0);
+    assert_eq!(
+        env.iter().filter(|(n, _)| n == "GUARD_RESOLVER").count(),
+        1,
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&("GUARD_RESOLVER".into(), "10.0.0.53".into())),
+        "{env:?}"
+    );
+    let restored = guard_embed(&["remove"], &text(&out.stdout));
+    assert!(restored.status.success(), "{restored:?}");
+    assert_eq!(text(&restored.stdout), embed_support::canonical(&own));
+}

@@ -112,7 +112,8 @@ fn container() -> impl Strategy<Value = ContainerSpec> {
                 0.15,
                 prop_oneof![
                     Just("GUARD_FAIL".to_string()),
-                    Just("GUARD_POLICY".to_string())
+                    Just("GUARD_POLICY".to_string()),
+                    Just("GUARD_RESOLVER".to_string())
                 ],
             ),
         ),
