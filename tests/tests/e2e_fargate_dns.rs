@@ -2,9 +2,9 @@
 //! `awsvpc` task: the VPC resolver, not the sidecar (`dnsServers` cannot be set for `awsvpc`).
 //!
 //! `e2e.rs` starts the app containers with `resolv.conf` already pointing at the sidecar.
-//! This test checks that the embedded task gets there by itself: something in the protected
-//! entryPoint (`guard-exec --resolver 127.0.0.1`) must point the worker's (root) `resolv.conf`
-//! at the sidecar, or resolvers that bypass libc (dig, Go, c-ares) and the CNAME chains of
+//! This test checks that the embedded task gets there by itself: guard-embed sets
+//! `GUARD_RESOLVER=127.0.0.1` (the entryPoint prefix stays `guard-exec --`), and guard-exec must
+//! point the worker's (root) `resolv.conf` at the sidecar, or resolvers that bypass libc (dig, Go, c-ares) and the CNAME chains of
 //! allowed names go straight to the VPC resolver, unseen.
 
 use guard_tests::scenario::{Attempt, Inputs, RESOLV_CONF_FARGATE, Scenario, WORKER};
@@ -51,7 +51,7 @@ fn fargate_resolv_conf_still_sends_app_dns_through_the_sidecar() {
             .expect("the worker's resolv.conf");
         let attempts = run.attempts();
         let requests = run.internet.requests();
-        let fix = "guard-embed's entryPoint prefix needs `--resolver 127.0.0.1` \
+        let fix = "guard-embed must set GUARD_RESOLVER=127.0.0.1 in the app containers \
                    (guard-exec then points resolv.conf at the sidecar)";
         assert!(
             resolv.lines().any(|l| l.trim() == "nameserver 127.0.0.1"),
