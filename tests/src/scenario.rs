@@ -315,11 +315,15 @@ impl Scenario {
                 script.display()
             );
         }
-        let script = script.to_str().context("script path is not UTF-8")?;
-        let expectations = expectations
-            .to_str()
-            .context("expectations path is not UTF-8")?;
-        self.exec(WORKER, &[script, expectations])
+        // The container sees its own private /tmp, not the host's, and the checkout may live
+        // anywhere (under /tmp in CI): copy both files in, as a user copies them into a task.
+        let copied_script = self.tmp_file(WORKER, "check-policy");
+        let copied_expectations = self.tmp_file(WORKER, "expectations");
+        std::fs::copy(script, &copied_script)
+            .with_context(|| format!("copying {}", script.display()))?;
+        std::fs::copy(expectations, &copied_expectations)
+            .with_context(|| format!("copying {}", expectations.display()))?;
+        self.exec(WORKER, &["/tmp/check-policy", "/tmp/expectations"])
     }
 }
 
