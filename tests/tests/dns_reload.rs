@@ -175,9 +175,15 @@ fn an_invalid_policy_is_refused_and_the_old_one_keeps_serving() {
     );
     assert_eq!(dig(guard.dns, "steady.test", "A", &[]).status, "NOERROR");
     assert!(guard.metric("dnsguard_reloads_failed_total") >= 1.0);
-    // Fixing the file takes effect as usual.
+    // Fixing the file takes effect as usual. (The one-second bound is the subject of its own
+    // test; here the other tests of this file may be flooding the machine's two cores.)
     replace_file(&path, ALLOW_SWITCH);
-    assert!(time_until(&guard, "switch.test", "NOERROR", Duration::from_secs(5)).is_some());
+    assert!(
+        time_until(&guard, "switch.test", "NOERROR", Duration::from_secs(10)).is_some(),
+        "the fixed policy was not taken into service: reloads ok {}, failed {}",
+        guard.metric("dnsguard_reloads_ok_total"),
+        guard.metric("dnsguard_reloads_failed_total")
+    );
 }
 
 #[test]
