@@ -165,6 +165,10 @@ fn map(bin: &Buf<1024>) -> Option<*mut Record> {
                 0,
             );
             if m != libc::MAP_FAILED {
+                // A decision touches a handful of pages. Without this hint every fault maps
+                // the pages around it too (a whole large folio on ext4), and the process pays
+                // for setting up and tearing down those entries at every launch.
+                libc::madvise(m, len, libc::MADV_RANDOM);
                 let bytes = core::slice::from_raw_parts(m as *const u8, len);
                 if PolicyView::open(bytes).is_ok() {
                     blob = m as *const u8;
