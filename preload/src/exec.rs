@@ -1,11 +1,11 @@
 //! The `exec*` family. These run in vfork children (CPython's `_posixsubprocess`), so they
 //! only use the stack, atomics and raw syscalls.
 
-use core::ffi::{c_char, c_int};
+use core::ffi::{CStr, c_char, c_int};
 
 use guard_preload_core::launch::{self, Attempt, Launch};
 use guard_preload_core::path::{self, PathBuf};
-use guard_preload_core::{Config, sys};
+use guard_preload_core::{Buf, Config, sys};
 
 use crate::env::with_env;
 use crate::init::config;
@@ -24,7 +24,7 @@ fn fail(errno: c_int) -> c_int {
 fn refused(
     cfg: &Config,
     api: &'static str,
-    program: &PathBuf,
+    program: &CStr,
     argv: Argv,
     note: &str,
     by_path: bool,
@@ -49,6 +49,69 @@ fn refused(
         Attempt::Allow => 0,
         Attempt::Deny => libc::EACCES,
         Attempt::Absent => libc::ENOENT,
+    }
+}
+
+/// The errno to fail an `execve` of `invoked` with (0: go ahead). Works in short buffers
+/// (see [`path::SHORT_CAP`]) and starts over with full-size ones only for a long path.
+fn check_execve(cfg: &Config, api: &'static str, invoked: &[u8], argv: Argv) -> c_int {
+    check_execve_in::<{ path::SHORT_CAP }>(cfg, api, invoked, argv)
+        .unwrap_or_else(|| check_execve_long(cfg, api, invoked, argv))
+}
+
+#[cold]
+#[inline(never)]
+fn check_execve_long(cfg: &Config, api: &'static str, invoked: &[u8], argv: Argv) -> c_int {
+    check_execve_in::<{ path::PATH_CAP }>(cfg, api, invoked, argv).unwrap_or(libc::EACCES)
+}
+
+/// `None` when the path did not fit buffers of size `N` (and larger ones exist).
+fn check_execve_in<const N: usize>(
+    cfg: &Config,
+    api: &'static str,
+    invoked: &[u8],
+    argv: Argv,
+) -> Option<c_int> {
+    let mut program = Buf::<N>::new();
+    Some(if path::absolute(invoked, &mut program) {
+        refused(cfg, api, program.as_cstr(), argv, "", true)
+    } else if program.overflowed() && N < path::PATH_CAP {
+        return None;
+    } else if launch::unresolvable(cfg, api, invoked, argv) {
+        0
+    } else {
+        libc::EACCES
+    })
+}
+
+/// The errno to fail an `execvpe` of `file` with (0: go ahead), as [`check_execve`].
+fn check_execvpe(cfg: &Config, api: &'static str, file: &[u8], argv: Argv) -> c_int {
+    check_execvpe_in::<{ path::SHORT_CAP }>(cfg, api, file, argv)
+        .unwrap_or_else(|| check_execvpe_long(cfg, api, file, argv))
+}
+
+#[cold]
+#[inline(never)]
+fn check_execvpe_long(cfg: &Config, api: &'static str, file: &[u8], argv: Argv) -> c_int {
+    check_execvpe_in::<{ path::PATH_CAP }>(cfg, api, file, argv).unwrap_or(0)
+}
+
+fn check_execvpe_in<const N: usize>(
+    cfg: &Config,
+    api: &'static str,
+    file: &[u8],
+    argv: Argv,
+) -> Option<c_int> {
+    let mut program = Buf::<N>::new();
+    // SAFETY: PATH comes from the caller's environment, as glibc's execvpe and
+    // posix_spawnp read it.
+    let search = unsafe { sys::env_lookup(sys::environ(), b"PATH") };
+    if path::search_path(file, search, &mut program) {
+        Some(refused(cfg, api, program.as_cstr(), argv, "", true))
+    } else if program.overflowed() && N < path::PATH_CAP {
+        None
+    } else {
+        Some(0)
     }
 }
 
@@ -78,17 +141,10 @@ fn do_execve(api: &'static str, path: *const c_char, argv: Argv, envp: Argv) -> 
     let Some(cfg) = config() else {
         return real_execve(path, argv, envp);
     };
-    let mut program = PathBuf::new();
     // SAFETY: path is the caller's C string (or NULL).
     let invoked = unsafe { sys::cstr(path) };
     if !invoked.is_empty() {
-        let errno = if path::absolute(invoked, &mut program) {
-            refused(cfg, api, &program, argv, "", true)
-        } else if launch::unresolvable(cfg, api, invoked, argv) {
-            0
-        } else {
-            libc::EACCES
-        };
+        let errno = check_execve(cfg, api, invoked, argv);
         if errno != 0 {
             return fail(errno);
         }
@@ -100,15 +156,11 @@ fn do_execvpe(api: &'static str, file: *const c_char, argv: Argv, envp: Argv) ->
     let Some(cfg) = config() else {
         return real_execvpe(file, argv, envp);
     };
-    let mut program = PathBuf::new();
-    // SAFETY: the caller's C string; PATH comes from the caller's environment, as glibc's
-    // execvpe and posix_spawnp read it.
-    let (name, search) = unsafe { (sys::cstr(file), sys::env_lookup(sys::environ(), b"PATH")) };
-    if path::search_path(name, search, &mut program) {
-        let errno = refused(cfg, api, &program, argv, "", true);
-        if errno != 0 {
-            return fail(errno);
-        }
+    // SAFETY: the caller's C string.
+    let name = unsafe { sys::cstr(file) };
+    let errno = check_execvpe(cfg, api, name, argv);
+    if errno != 0 {
+        return fail(errno);
     }
     with_env(cfg, envp, &mut |e| real_execvpe(file, argv, e))
 }
@@ -164,7 +216,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     let mut program = PathBuf::new();
     let note = fd_program(fd, &mut program);
     if !program.is_empty() {
-        let errno = refused(cfg, "fexecve", &program, argv, note, false);
+        let errno = refused(cfg, "fexecve", program.as_cstr(), argv, note, false);
         if errno != 0 {
             return fail(errno);
         }
@@ -216,7 +268,7 @@ pub unsafe extern "C" fn execveat(
         }
     }
     if !program.is_empty() {
-        let errno = refused(cfg, "execveat", &program, argv, note, !by_fd);
+        let errno = refused(cfg, "execveat", program.as_cstr(), argv, note, !by_fd);
         if errno != 0 {
             return fail(errno);
         }

@@ -2,12 +2,12 @@
 //! stop this very program before `main` when the policy denies it.
 
 use core::cell::UnsafeCell;
-use core::ffi::{c_char, c_int};
+use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use guard_preload_core::launch::{self, Launch};
-use guard_preload_core::path::{self, PathBuf};
-use guard_preload_core::{Buf, Config, sys};
+use guard_preload_core::path;
+use guard_preload_core::{Buf, Config, policy, sys};
 
 use crate::real;
 
@@ -61,10 +61,10 @@ fn init() {
         }
     });
     own_path(&mut cfg.self_lib);
-    let mut exe = [0u8; 1024];
-    if let Some(n) = sys::readlink(c"/proc/self/exe", &mut exe) {
-        cfg.exe.set(exe.get(..n).unwrap_or(&[]));
-    }
+    cfg.exe.fill(|buf, room| {
+        // SAFETY: fill hands over `room` bytes plus the one for the NUL.
+        unsafe { sys::readlink_into(c"/proc/self/exe", buf, room + 1) }.ok()
+    });
     crate::exec::register_variadic();
     STATE.store(READY, Ordering::Release);
 }
@@ -103,22 +103,23 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     };
     // A parent we could not hook (a static binary, a raw syscall) may have started us: check
     // our own program, as the kernel ran it and as it was invoked.
-    let mut exe = PathBuf::new();
-    exe.set(cfg.exe.as_bytes());
-    let denied = |program: &PathBuf| {
-        !exe.is_empty()
-            && !launch::decide(
-                cfg,
-                &Launch {
-                    api: "constructor",
-                    program,
-                    argv,
-                    note: "",
-                    constructor: true,
-                },
-            )
+    let exe = cfg.exe.as_cstr();
+    if exe.is_empty() {
+        return;
+    }
+    let denied = |program: &CStr| {
+        !launch::decide(
+            cfg,
+            &Launch {
+                api: "constructor",
+                program,
+                argv,
+                note: "",
+                constructor: true,
+            },
+        )
     };
-    if !exe.is_empty() && denied(&exe) {
+    if denied(exe) {
         // SAFETY: _exit never returns and runs no user code.
         unsafe { libc::_exit(guard_contract::EXIT_DENIED) };
     }
@@ -128,17 +129,54 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     } else {
         unsafe { sys::cstr(*argv) }
     };
-    if argv0.contains(&b'/') {
-        let mut invoked = PathBuf::new();
-        if path::absolute(argv0, &mut invoked)
-            && invoked.as_bytes() != exe.as_bytes()
-            && sys::stat(invoked.as_cstr()).is_some()
-            && denied(&invoked)
-        {
-            // SAFETY: as above.
-            unsafe { libc::_exit(guard_contract::EXIT_DENIED) };
-        }
+    if argv0.contains(&b'/') && invoked_denied(cfg, argv0, exe, &denied) {
+        // SAFETY: as above.
+        unsafe { libc::_exit(guard_contract::EXIT_DENIED) };
     }
+}
+
+type Denied<'a> = &'a dyn Fn(&CStr) -> bool;
+
+/// Whether the program named by `argv0` (when it differs from `exe` and exists) is denied.
+/// Decided from the policy already mapped for `exe` first; the file is only looked at, and
+/// the decision reported, when it would be refused.
+fn invoked_denied(cfg: &Config, argv0: &[u8], exe: &CStr, denied: Denied<'_>) -> bool {
+    invoked_denied_in::<{ path::SHORT_CAP }>(cfg, argv0, exe, denied)
+        .unwrap_or_else(|| invoked_denied_long(cfg, argv0, exe, denied))
+}
+
+#[cold]
+#[inline(never)]
+fn invoked_denied_long(cfg: &Config, argv0: &[u8], exe: &CStr, denied: Denied<'_>) -> bool {
+    invoked_denied_in::<{ path::PATH_CAP }>(cfg, argv0, exe, denied).unwrap_or(false)
+}
+
+/// `None` when `argv0` did not fit buffers of size `N`.
+fn invoked_denied_in<const N: usize>(
+    cfg: &Config,
+    argv0: &[u8],
+    exe: &CStr,
+    denied: Denied<'_>,
+) -> Option<bool> {
+    let mut invoked = Buf::<N>::new();
+    if !path::absolute(argv0, &mut invoked) {
+        return if invoked.overflowed() {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    if invoked.as_bytes() == exe.to_bytes() {
+        return Some(false);
+    }
+    let refused = match policy::current_unchecked() {
+        Some(view) => {
+            let verdict = view.decide_process(invoked.as_bytes()).verdict;
+            !launch::outcome(view.mode(), verdict).allow
+        }
+        None => !cfg.fail_open,
+    };
+    Some(refused && sys::stat(invoked.as_cstr()).is_ok() && denied(invoked.as_cstr()))
 }
 
 // Not in the unit-test binary of this crate: it would decide about the test runner itself.

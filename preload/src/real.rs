@@ -3,11 +3,12 @@
 use core::ffi::{CStr, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// One real function. The launch functions are resolved in the constructor (or on first use
+/// One real function. The `exec*` functions are resolved in the constructor (or on first use
 /// when a hook runs before it, from another preload's constructor), so that no `exec*` hook,
-/// which may run in a vfork child, ever calls `dlsym` itself. The others (resolver, `system`,
-/// `popen`) are resolved on first use: most processes never call them, and each `dlsym` walks
-/// every loaded object's symbol table, a cost every process launch would pay otherwise.
+/// which may run in a vfork child, ever calls `dlsym` itself. The others (spawn, resolver,
+/// `system`, `popen`) are resolved on first use: most processes never call them, and each
+/// `dlsym` walks the loaded objects' symbol tables, a cost every process launch would pay
+/// otherwise.
 /// A missing optional symbol is remembered as [`MISSING`] and the hook fails the call with
 /// `ENOSYS` the way a libc without it would.
 pub struct Real {
@@ -106,19 +107,15 @@ pub static RES_NSEARCH: Real = Real::with_alt(c"res_nsearch", c"__res_nsearch");
 pub static RES_NQUERYDOMAIN: Real = Real::with_alt(c"res_nquerydomain", c"__res_nquerydomain");
 pub static RES_SEND: Real = Real::with_alt(c"res_send", c"__res_send");
 
-/// The functions the launch hooks call, resolved in the constructor.
-static LAUNCH: [&Real; 8] = [
-    &EXECVE,
-    &EXECVPE,
-    &FEXECVE,
-    &EXECVEAT,
-    &POSIX_SPAWN,
-    &POSIX_SPAWNP,
-    &PIDFD_SPAWN,
-    &PIDFD_SPAWNP,
-];
+/// The functions the `exec*` hooks call, resolved in the constructor: those hooks may run
+/// in a vfork child, where `dlsym` (which takes the loader's lock) must not be called. The
+/// spawn hooks run in the calling process like any libc call and resolve on first use; so
+/// does everything else. `pidfd_spawn` in particular is missing from glibc before 2.39, and a
+/// failed `dlsym` formats an error message on the heap: that would set up malloc in every
+/// process (a `getrandom` and two `brk` calls and their page faults).
+static LAUNCH: [&Real; 4] = [&EXECVE, &EXECVPE, &FEXECVE, &EXECVEAT];
 
-/// Resolves the launch functions (called once, from the constructor); the rest resolve on
+/// Resolves the `exec*` functions (called once, from the constructor); the rest resolve on
 /// first use (see [`Real`]).
 pub fn resolve_launch() {
     for real in LAUNCH {

@@ -70,7 +70,7 @@ unsafe fn spawn(
             cfg,
             &Launch {
                 api,
-                program: &program,
+                program: program.as_cstr(),
                 argv,
                 note: "",
                 constructor: false,
@@ -204,7 +204,7 @@ fn shell_allowed(api: &'static str, command: *const c_char) -> bool {
         cfg,
         &Launch {
             api,
-            program: &program,
+            program: program.as_cstr(),
             argv: argv.as_ptr(),
             note: "",
             constructor: false,

@@ -1,12 +1,17 @@
 //! A fixed-capacity byte buffer on the stack that always stays NUL-terminated.
 
 use core::ffi::{CStr, c_char};
+use core::mem::MaybeUninit;
 
 /// Up to `N - 1` bytes plus a terminating NUL, so the content can be handed to libc as a C
 /// string at any time. Writes that do not fit are refused (the buffer keeps what it had) and
 /// remembered in [`Buf::overflowed`].
+///
+/// The storage beyond the content is left uninitialised: a 4 KiB path buffer that had to be
+/// zeroed would write (and so fault in) a whole stack page in every `fork` child that checks a
+/// launch, where each new page costs more than the check itself.
 pub struct Buf<const N: usize> {
-    data: [u8; N],
+    data: [MaybeUninit<u8>; N],
     len: usize,
     overflow: bool,
 }
@@ -19,8 +24,11 @@ impl<const N: usize> Default for Buf<N> {
 
 impl<const N: usize> Buf<N> {
     pub const fn new() -> Self {
+        const { assert!(N > 0) };
+        let mut data = [const { MaybeUninit::uninit() }; N];
+        data[0] = MaybeUninit::new(0);
         Buf {
-            data: [0; N],
+            data,
             len: 0,
             overflow: false,
         }
@@ -30,6 +38,12 @@ impl<const N: usize> Buf<N> {
         let mut b = Self::new();
         b.push(bytes);
         b
+    }
+
+    fn terminate(&mut self, at: usize) {
+        if let Some(nul) = self.data.get_mut(at) {
+            *nul = MaybeUninit::new(0);
+        }
     }
 
     /// Appends all of `bytes`, or nothing when they do not fit (then returns false).
@@ -42,12 +56,12 @@ impl<const N: usize> Buf<N> {
             }
         };
         if let Some(dst) = self.data.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
+            for (d, &b) in dst.iter_mut().zip(bytes) {
+                *d = MaybeUninit::new(b);
+            }
         }
         self.len = end;
-        if let Some(nul) = self.data.get_mut(end) {
-            *nul = 0;
-        }
+        self.terminate(end);
         true
     }
 
@@ -56,7 +70,17 @@ impl<const N: usize> Buf<N> {
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        self.data.get(..self.len).unwrap_or(&[])
+        let len = self.len.min(N);
+        // SAFETY: the first `len` bytes are always initialised (every write initialises the
+        // bytes up to the new length and the NUL after them).
+        unsafe { core::slice::from_raw_parts(self.data.as_ptr().cast::<u8>(), len) }
+    }
+
+    /// The content with its NUL.
+    fn with_nul(&self) -> &[u8] {
+        let len = (self.len + 1).min(N);
+        // SAFETY: as in `as_bytes`, plus the NUL at `len`, which every write puts there.
+        unsafe { core::slice::from_raw_parts(self.data.as_ptr().cast::<u8>(), len) }
     }
 
     pub fn len(&self) -> usize {
@@ -76,6 +100,11 @@ impl<const N: usize> Buf<N> {
         self.overflow
     }
 
+    /// Records that something did not fit (for results built elsewhere).
+    pub fn mark_overflow(&mut self) {
+        self.overflow = true;
+    }
+
     pub fn clear(&mut self) {
         self.truncate(0);
         self.overflow = false;
@@ -84,29 +113,26 @@ impl<const N: usize> Buf<N> {
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
             self.len = len;
-            if let Some(nul) = self.data.get_mut(len) {
-                *nul = 0;
-            }
+            self.terminate(len);
         }
     }
 
-    /// Replaces the content with what `fill` writes into the buffer (it returns the length,
-    /// or `None` to leave the buffer empty), without a temporary copy.
-    pub fn fill(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+    /// Replaces the content with what `fill` writes into the buffer (given its address and
+    /// room; it returns the length written, or `None` to leave the buffer empty), without a
+    /// temporary copy.
+    pub fn fill(&mut self, fill: impl FnOnce(*mut u8, usize) -> Option<usize>) -> bool {
         self.clear();
         let room = N.saturating_sub(1);
-        let Some(dst) = self.data.get_mut(..room) else {
-            return false;
-        };
-        match fill(dst) {
+        match fill(self.data.as_mut_ptr().cast::<u8>(), room) {
             Some(n) if n <= room => {
                 self.len = n;
-                if let Some(nul) = self.data.get_mut(n) {
-                    *nul = 0;
-                }
+                self.terminate(n);
                 true
             }
-            _ => false,
+            _ => {
+                self.terminate(0);
+                false
+            }
         }
     }
 
@@ -117,8 +143,7 @@ impl<const N: usize> Buf<N> {
 
     /// The content as a C string (up to the first NUL, should the content contain one).
     pub fn as_cstr(&self) -> &CStr {
-        let with_nul = self.data.get(..=self.len).unwrap_or(&[0]);
-        CStr::from_bytes_until_nul(with_nul).unwrap_or(c"")
+        CStr::from_bytes_until_nul(self.with_nul()).unwrap_or(c"")
     }
 
     /// The content as a NUL-terminated C string (valid while the buffer lives unchanged).

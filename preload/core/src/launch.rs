@@ -1,6 +1,6 @@
 //! The decision for one process launch, and its report.
 
-use core::ffi::c_char;
+use core::ffi::{CStr, c_char};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -69,16 +69,42 @@ pub fn fail_outcome(cfg: &Config, rule: &mut RuleText) -> Outcome {
 
 /// The stricter decision over every name the program is known by (see
 /// [`path::for_each_candidate`]).
-pub fn decide_program(view: &PolicyView<'static>, abs: &PathBuf) -> Option<Decision<'static>> {
-    let mut combined: Option<Decision<'static>> = None;
-    path::for_each_candidate(abs, &mut |candidate| {
-        let d = view.decide_process(candidate);
-        combined = Some(match combined {
-            Some(c) => c.stricter(d),
-            None => d,
+pub fn decide_program(view: &PolicyView<'static>, abs: &CStr) -> Option<Decision<'static>> {
+    decide_candidates::<{ path::SHORT_CAP }>(view, abs)
+        .unwrap_or_else(|| decide_program_long(view, abs))
+}
+
+/// [`decide_program`] for a path or link that did not fit the short buffers (rare: its
+/// frame is large, so it stays out of the common path).
+#[cold]
+#[inline(never)]
+fn decide_program_long(view: &PolicyView<'static>, abs: &CStr) -> Option<Decision<'static>> {
+    // Nothing larger to try: what could not be resolved is left out, as the kernel would
+    // refuse it too (ENAMETOOLONG).
+    decide_candidates::<{ path::PATH_CAP }>(view, abs).unwrap_or_else(|| {
+        let mut combined = None;
+        path::for_each_candidate::<{ path::PATH_CAP }>(abs, &mut |c| {
+            combine(&mut combined, view.decide_process(c))
         });
+        combined
+    })
+}
+
+fn combine(combined: &mut Option<Decision<'static>>, d: Decision<'static>) {
+    *combined = Some(match combined.take() {
+        Some(c) => c.stricter(d),
+        None => d,
     });
-    combined
+}
+
+/// `None` when a candidate did not fit buffers of size `N`.
+fn decide_candidates<const N: usize>(
+    view: &PolicyView<'static>,
+    abs: &CStr,
+) -> Option<Option<Decision<'static>>> {
+    let mut combined = None;
+    path::for_each_candidate::<N>(abs, &mut |c| combine(&mut combined, view.decide_process(c)))
+        .then_some(combined)
 }
 
 /// One launch to decide.
@@ -86,7 +112,7 @@ pub struct Launch<'a> {
     /// The hooked call, for the event.
     pub api: &'static str,
     /// The program as it will be executed: absolute and normalised.
-    pub program: &'a PathBuf,
+    pub program: &'a CStr,
     /// Its NULL-terminated argv (or NULL).
     pub argv: *const *const c_char,
     /// Why the launch cannot be followed even when allowed (e.g. fileless), or "".
@@ -170,13 +196,14 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+#[inline(never)]
 fn attempt_key(launch: &Launch<'_>) -> u64 {
     let (program, argv) = (launch.program, launch.argv);
     let mut real = PathBuf::new();
-    let name = if path::realpath(program, &mut real) {
+    let name = if path::realpath(program.to_bytes(), &mut real).is_ok() {
         real.as_bytes()
     } else {
-        program.as_bytes()
+        program.to_bytes()
     };
     // FNV-1a over the real path, the call and the first arguments, then the argv pointer
     // and the pid.
@@ -193,8 +220,7 @@ fn attempt_key(launch: &Launch<'_>) -> u64 {
             h = fnv(h ^ 0xff, unsafe { sys::cstr(arg) });
         }
     }
-    // SAFETY: getpid cannot fail.
-    let pid = unsafe { libc::getpid() } as u64;
+    let pid = sys::getpid() as u64;
     h ^= (argv as usize as u64).rotate_left(17) ^ pid.rotate_left(41);
     h | 1
 }
@@ -209,8 +235,8 @@ pub fn decide_attempt(cfg: &Config, launch: &Launch<'_>) -> Attempt {
     decide_inner(cfg, launch, &mut rule, true)
 }
 
-fn absent(program: &PathBuf) -> bool {
-    sys::stat(program.as_cstr()).is_none() && matches!(sys::errno(), libc::ENOENT | libc::ENOTDIR)
+fn absent(program: &CStr) -> bool {
+    matches!(sys::stat(program), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
 fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt: bool) -> Attempt {
@@ -221,7 +247,7 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
         Some(view) => {
             version = view.version();
             let decided = if launch.constructor {
-                Some(view.decide_process(launch.program.as_bytes()))
+                Some(view.decide_process(launch.program.to_bytes()))
             } else {
                 decide_program(&view, launch.program)
             };
@@ -256,7 +282,7 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
             cfg,
             &Event {
                 action,
-                subject: Subject::Program(launch.program.as_bytes()),
+                subject: Subject::Program(launch.program.to_bytes()),
                 argv: launch.argv,
                 rule: rule.as_bytes(),
                 version,
@@ -271,7 +297,7 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
     }
     if out.allow && !launch.constructor {
         let reason = if launch.note.is_empty() {
-            crate::protect::unprotected_reason(launch.program.as_cstr()).unwrap_or("")
+            crate::protect::unprotected_reason(launch.program).unwrap_or("")
         } else {
             launch.note
         };

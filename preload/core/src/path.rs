@@ -1,7 +1,7 @@
 //! Where a launch goes: absolute paths, PATH search with glibc's rules, symlink hops and the
 //! real path, all in stack buffers.
 
-use core::ffi::c_int;
+use core::ffi::{CStr, c_int};
 use core::fmt::Write;
 
 use crate::buf::Buf;
@@ -11,6 +11,12 @@ use crate::sys;
 pub const PATH_CAP: usize = 4096;
 pub type PathBuf = Buf<PATH_CAP>;
 
+/// Room for one path on the fast path. Launch checks run in the child of every `fork`, where
+/// each stack page they write is a page fault (it costs more than the check): they work in
+/// buffers of this size and start over with [`PATH_CAP`] ones only when a path does not fit.
+pub const SHORT_CAP: usize = 384;
+pub type ShortPath = Buf<SHORT_CAP>;
+
 /// Symlink hops followed one by one for the candidates (the real path resolves all of them).
 const MAX_HOPS: usize = 8;
 /// Like the kernel's and glibc's `realpath` limit.
@@ -19,14 +25,14 @@ const MAX_LINKS: usize = 40;
 pub const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
 /// Drops the last component of a normalised path ("" stands for the root).
-fn pop(out: &mut PathBuf) {
+fn pop<const N: usize>(out: &mut Buf<N>) {
     let cut = out.as_bytes().iter().rposition(|&b| b == b'/').unwrap_or(0);
     out.truncate(cut);
 }
 
 /// Appends `input`'s components to the normalised prefix in `out`, resolving `.` and `..`
 /// lexically. `out` holds "" for the root while building; callers finish with [`finish`].
-fn push_components(out: &mut PathBuf, input: &[u8]) -> bool {
+fn push_components<const N: usize>(out: &mut Buf<N>, input: &[u8]) -> bool {
     for comp in input.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
@@ -41,7 +47,7 @@ fn push_components(out: &mut PathBuf, input: &[u8]) -> bool {
     true
 }
 
-fn finish(out: &mut PathBuf) -> bool {
+fn finish<const N: usize>(out: &mut Buf<N>) -> bool {
     if out.is_empty() {
         out.push_byte(b'/')
     } else {
@@ -50,21 +56,32 @@ fn finish(out: &mut PathBuf) -> bool {
 }
 
 /// Lexical normalisation of an absolute path: no `.`, `..`, `//` or trailing `/`.
-pub fn normalize(abs: &[u8], out: &mut PathBuf) -> bool {
+pub fn normalize<const N: usize>(abs: &[u8], out: &mut Buf<N>) -> bool {
     out.clear();
     push_components(out, abs) && finish(out)
 }
 
 /// `path` made absolute against the current directory (when relative) and normalised.
-pub fn absolute(path: &[u8], out: &mut PathBuf) -> bool {
+/// False when it does not fit (then `out.overflowed()`) or there is no current directory.
+pub fn absolute<const N: usize>(path: &[u8], out: &mut Buf<N>) -> bool {
     out.clear();
     if !path.starts_with(b"/") {
-        let mut cwd = [0u8; PATH_CAP];
-        let Some(n) = sys::getcwd(&mut cwd) else {
+        // The kernel's current directory is already canonical: it goes in as it is.
+        let mut err = 0;
+        let got = out.fill(|buf, room| {
+            // SAFETY: fill hands over `room` bytes plus the one for the NUL.
+            unsafe { sys::getcwd_into(buf, room + 1) }
+                .map_err(|e| err = e)
+                .ok()
+        });
+        if !got {
+            if err == libc::ERANGE {
+                out.mark_overflow();
+            }
             return false;
-        };
-        if !push_components(out, cwd.get(..n).unwrap_or(&[])) {
-            return false;
+        }
+        if out.as_bytes() == b"/" {
+            out.clear();
         }
     }
     push_components(out, path) && finish(out)
@@ -72,7 +89,7 @@ pub fn absolute(path: &[u8], out: &mut PathBuf) -> bool {
 
 /// `target` (a symlink's content) resolved against the directory of `link` (absolute,
 /// normalised), lexically.
-fn resolve_link_target(link: &[u8], target: &[u8], out: &mut PathBuf) -> bool {
+fn resolve_link_target<const N: usize>(link: &[u8], target: &[u8], out: &mut Buf<N>) -> bool {
     out.clear();
     if !target.starts_with(b"/") {
         let dir_end = link.iter().rposition(|&b| b == b'/').unwrap_or(0);
@@ -87,54 +104,92 @@ fn resolve_link_target(link: &[u8], target: &[u8], out: &mut PathBuf) -> bool {
 /// is; otherwise each directory of `path_env` (default `/bin:/usr/bin`, an empty entry means
 /// the current directory) is tried in order and the first executable regular file wins
 /// (glibc skips entries that fail with EACCES/ENOENT the same way). False when none is found:
-/// the real call will fail too.
-pub fn search_path(file: &[u8], path_env: Option<&[u8]>, out: &mut PathBuf) -> bool {
+/// the real call will fail too (or when a candidate did not fit: `out.overflowed()`).
+pub fn search_path<const N: usize>(file: &[u8], path_env: Option<&[u8]>, out: &mut Buf<N>) -> bool {
+    out.clear();
     if file.is_empty() {
         return false;
     }
     if file.contains(&b'/') {
         return absolute(file, out);
     }
+    let mut too_long = false;
     for dir in path_env.unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let mut candidate = PathBuf::new();
-        if !(candidate.push(dir) && candidate.push_byte(b'/') && candidate.push(file)) {
+        if !(out.set(dir) && out.push_byte(b'/') && out.push(file)) {
+            too_long = true;
             continue;
         }
-        // SAFETY: candidate is NUL-terminated.
-        let executable = unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0;
-        if executable && sys::stat(candidate.as_cstr()).is_some_and(|st| sys::is_regular(&st)) {
-            return absolute(candidate.as_bytes(), out);
+        let candidate = out.as_cstr();
+        let executable = sys::access(candidate, libc::X_OK).is_ok();
+        if executable && sys::stat(candidate).is_ok_and(|st| sys::is_regular(&st)) {
+            let mut found = Buf::<N>::new();
+            core::mem::swap(out, &mut found);
+            return absolute(found.as_bytes(), out);
         }
+    }
+    out.clear();
+    if too_long {
+        out.mark_overflow();
     }
     false
 }
 
-/// The canonical path with every symlink resolved (like `realpath(3)`, without its heap
-/// use). False when a component is missing or the links loop. Asks the kernel (an `O_PATH`
-/// descriptor's name: three syscalls whatever the depth) and walks the components itself only
-/// when `/proc` is not available.
-pub fn realpath(abs: &PathBuf, out: &mut PathBuf) -> bool {
-    // SAFETY: open/close on a NUL-terminated path; the descriptor is closed on every path.
-    let fd = unsafe { libc::open(abs.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return false;
-    }
-    let named = fd_path(fd, out) && out.as_bytes().starts_with(b"/");
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(fd) };
-    named || realpath_walk(abs.as_bytes(), out)
+/// Why [`realpath`] found no path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RealpathError {
+    /// A component is missing, unreadable, or the links loop.
+    NotFound,
+    /// The path or a link's content is longer than the buffers.
+    TooLong,
 }
 
-/// [`realpath`] by resolving one component at a time with `readlink`.
-pub fn realpath_walk(abs: &[u8], out: &mut PathBuf) -> bool {
-    let mut rest = PathBuf::from_bytes(abs);
-    if rest.overflowed() {
-        return false;
+/// `readlink` of `path` into `out`: `Ok(true)` with the content when it is a symlink,
+/// `Ok(false)` when it is not.
+fn read_link<const N: usize>(path: &CStr, out: &mut Buf<N>) -> Result<bool, RealpathError> {
+    let mut err = 0;
+    let read = out.fill(|buf, room| {
+        // SAFETY: fill hands over `room` bytes plus the one for the NUL.
+        match unsafe { sys::readlink_into(path, buf, room + 1) } {
+            Ok(n) => Some(n),
+            Err(e) => {
+                err = e;
+                None
+            }
+        }
+    });
+    match (read, err) {
+        (true, _) => Ok(true),
+        (false, libc::EINVAL) => Ok(false),
+        (false, libc::ENAMETOOLONG) => Err(RealpathError::TooLong),
+        _ => Err(RealpathError::NotFound),
     }
+}
+
+/// The canonical path with every symlink resolved (like `realpath(3)`, without its heap
+/// use), resolving one component at a time with `readlink`. Three or four `readlink`s for a
+/// program in a `PATH` directory cost less than asking the kernel for an open descriptor's
+/// name: that `/proc/self/fd` lookup sets up `/proc` entries for the new process and costs
+/// about 10 µs in a fresh `fork` child.
+pub fn realpath<const N: usize>(abs: &[u8], out: &mut Buf<N>) -> Result<(), RealpathError> {
+    realpath_known_last(abs, out, false)
+}
+
+/// [`realpath`], told whether the last component of `abs` is already known not to be a
+/// symlink (the caller asked), which saves its `readlink`.
+fn realpath_known_last<const N: usize>(
+    abs: &[u8],
+    out: &mut Buf<N>,
+    last_is_plain: bool,
+) -> Result<(), RealpathError> {
+    use RealpathError::{NotFound, TooLong};
+    let mut rest = Buf::<N>::from_bytes(abs);
+    if rest.overflowed() {
+        return Err(TooLong);
+    }
+    let mut next = Buf::<N>::new();
     let mut pos = 0usize;
     let mut links = 0usize;
-    let mut target = [0u8; PATH_CAP];
     out.clear();
     loop {
         let bytes = rest.as_bytes();
@@ -159,37 +214,34 @@ pub fn realpath_walk(abs: &[u8], out: &mut PathBuf) -> bool {
         }
         let mark = out.len();
         if !(out.push_byte(b'/') && out.push(comp)) {
-            return false;
+            return Err(TooLong);
         }
-        match sys::readlink(out.as_cstr(), &mut target) {
-            Some(n) => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return false;
-                }
-                let link = target.get(..n).unwrap_or(&[]);
-                let mut next = PathBuf::new();
-                if !(next.push(link)
-                    && next.push_byte(b'/')
-                    && next.push(bytes.get(pos..).unwrap_or(&[])))
-                {
-                    return false;
-                }
-                out.truncate(mark);
-                if link.starts_with(b"/") {
-                    out.clear();
-                }
-                rest = next;
-                pos = 0;
-            }
-            None => {
-                if sys::errno() != libc::EINVAL {
-                    return false;
-                }
-            }
+        let is_last = bytes
+            .get(pos..)
+            .is_none_or(|r| r.iter().all(|&b| b == b'/'));
+        // The caller's readlink of the whole path already looked at this same last component
+        // (directories in front of it only change where it is found).
+        if is_last && last_is_plain {
+            break;
         }
+        if !read_link(out.as_cstr(), &mut next)? {
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(NotFound);
+        }
+        if !(next.push_byte(b'/') && next.push(bytes.get(pos..).unwrap_or(&[]))) {
+            return Err(TooLong);
+        }
+        out.truncate(mark);
+        if next.as_bytes().starts_with(b"/") {
+            out.clear();
+        }
+        core::mem::swap(&mut rest, &mut next);
+        pos = 0;
     }
-    finish(out)
+    if finish(out) { Ok(()) } else { Err(TooLong) }
 }
 
 /// Calls `visit` with every path a launch of `abs` (absolute, normalised) is known by: the
@@ -197,24 +249,33 @@ pub fn realpath_walk(abs: &[u8], out: &mut PathBuf) -> bool {
 /// A policy that denies any of them denies the launch (a rule for `/usr/bin/python3` must
 /// hold whether it is called by that name or through `/usr/local/bin/python`).
 ///
-/// Three path buffers in all: this runs in the child of every launch, where each new stack
-/// page is a page fault.
-pub fn for_each_candidate(abs: &PathBuf, visit: &mut dyn FnMut(&[u8])) {
-    visit(abs.as_bytes());
-    // `last` is the last name visited; `scratch` holds a link's content, then the real path.
-    let mut last = PathBuf::new();
-    let mut next = PathBuf::new();
-    let mut scratch = PathBuf::new();
+/// Returns false when a path did not fit the buffers of size `N`: the visits so far are
+/// incomplete, and the caller starts over with larger ones.
+pub fn for_each_candidate<const N: usize>(abs: &CStr, visit: &mut dyn FnMut(&[u8])) -> bool {
+    visit(abs.to_bytes());
+    // `last` is the last name visited (once there was a hop); `next` the next hop.
+    let mut last = Buf::<N>::new();
+    let mut next = Buf::<N>::new();
+    let mut content = Buf::<N>::new();
     let mut hopped = false;
+    // Whether the last name visited is known not to be a symlink.
+    let mut plain = false;
     for _ in 0..MAX_HOPS {
-        let from = if hopped { &last } else { abs };
-        if !scratch.fill(|buf| sys::readlink(from.as_cstr(), buf)) {
-            break;
+        let from = if hopped { last.as_cstr() } else { abs };
+        match read_link(from, &mut content) {
+            Ok(true) => {}
+            Ok(false) => {
+                plain = true;
+                break;
+            }
+            Err(RealpathError::TooLong) => return false,
+            // Missing (an attempt on one PATH entry): there is no real path either.
+            Err(RealpathError::NotFound) => return true,
         }
-        if !resolve_link_target(from.as_bytes(), scratch.as_bytes(), &mut next) {
-            break;
+        if !resolve_link_target(from.to_bytes(), content.as_bytes(), &mut next) {
+            return !next.overflowed();
         }
-        if next.as_bytes() != from.as_bytes() {
+        if next.as_bytes() != from.to_bytes() {
             visit(next.as_bytes());
         }
         core::mem::swap(&mut last, &mut next);
@@ -223,20 +284,28 @@ pub fn for_each_candidate(abs: &PathBuf, visit: &mut dyn FnMut(&[u8])) {
     let last_seen = if hopped {
         last.as_bytes()
     } else {
-        abs.as_bytes()
+        abs.to_bytes()
     };
-    if realpath(abs, &mut scratch) && scratch.as_bytes() != last_seen {
-        visit(scratch.as_bytes());
+    // `content` is free again: it takes the real path.
+    match realpath_known_last(last_seen, &mut content, plain) {
+        Ok(()) => {
+            if content.as_bytes() != last_seen {
+                visit(content.as_bytes());
+            }
+            true
+        }
+        Err(RealpathError::TooLong) => false,
+        Err(RealpathError::NotFound) => true,
     }
 }
 
 /// What an open descriptor points to (`readlink /proc/self/fd/N`), e.g. for `fexecve`.
-pub fn fd_path(fd: c_int, out: &mut PathBuf) -> bool {
+pub fn fd_path<const N: usize>(fd: c_int, out: &mut Buf<N>) -> bool {
     let mut link = Buf::<64>::new();
     if write!(link, "/proc/self/fd/{fd}").is_err() {
         return false;
     }
-    out.fill(|buf| sys::readlink(link.as_cstr(), buf))
+    read_link(link.as_cstr(), out) == Ok(true)
 }
 
 /// A descriptor name of a memory file (`/memfd:NAME (deleted)`): fileless execution.
@@ -287,9 +356,9 @@ mod tests {
         std::os::unix::fs::symlink(dir.join("hop2"), dir.join("hop1")).unwrap();
         let abs = PathBuf::from_bytes(dir.join("hop1").as_os_str().as_encoded_bytes());
         let mut seen = std::vec::Vec::new();
-        for_each_candidate(&abs, &mut |c| {
+        assert!(for_each_candidate::<PATH_CAP>(abs.as_cstr(), &mut |c| {
             seen.push(std::string::String::from_utf8_lossy(c).into_owned())
-        });
+        }));
         let d = dir.display();
         let mut expected = std::vec![
             std::format!("{d}/hop1"),
@@ -321,14 +390,67 @@ mod tests {
         let mut out = PathBuf::new();
         let expected = std::fs::canonicalize("/proc/self/exe").unwrap();
         let expected = expected.as_os_str().as_encoded_bytes();
-        assert!(realpath(
-            &PathBuf::from_bytes(b"/proc/self/../self/exe"),
-            &mut out
-        ));
+        assert_eq!(realpath(b"/proc/self/../self/exe", &mut out), Ok(()));
         assert_eq!(out.as_bytes(), expected);
-        assert!(realpath_walk(b"/proc/self/../self/exe", &mut out));
-        assert_eq!(out.as_bytes(), expected);
-        assert!(!realpath(&PathBuf::from_bytes(b"/nonexistent/x"), &mut out));
-        assert!(!realpath_walk(b"/nonexistent/x", &mut out));
+        assert_eq!(
+            realpath(b"/nonexistent/x", &mut out),
+            Err(RealpathError::NotFound)
+        );
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        assert_eq!(realpath(b"/bin/sh", &mut out), Ok(()));
+        assert_eq!(out.as_bytes(), sh.as_os_str().as_encoded_bytes());
+    }
+
+    /// A directory tree deeper than the short buffers, reached through a symlink: the short
+    /// pass says it did not fit, the full-size one finds every name.
+    #[test]
+    fn long_paths_fall_back_to_full_size_buffers() {
+        let base = std::env::temp_dir().join(std::format!("guard-long-{}", std::process::id()));
+        let mut deep = std::fs::canonicalize(std::env::temp_dir())
+            .unwrap()
+            .join(base.file_name().unwrap());
+        for i in 0..12 {
+            deep.push(std::format!("directory-level-{i:02}-padding-padding"));
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let prog = deep.join("prog");
+        std::fs::write(&prog, b"").unwrap();
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&prog, &link).unwrap();
+        let link_c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).unwrap();
+        let prog_bytes = prog.as_os_str().as_encoded_bytes();
+        assert!(prog_bytes.len() > SHORT_CAP);
+
+        let mut seen = std::vec::Vec::new();
+        let fitted = for_each_candidate::<SHORT_CAP>(&link_c, &mut |c| seen.push(c.to_vec()));
+        assert!(!fitted, "the short pass must say it did not fit");
+
+        seen.clear();
+        assert!(for_each_candidate::<PATH_CAP>(&link_c, &mut |c| seen.push(c.to_vec())));
+        assert_eq!(
+            seen.first().map(|v| v.as_slice()),
+            Some(link.as_os_str().as_encoded_bytes())
+        );
+        assert_eq!(seen.last().map(|v| v.as_slice()), Some(prog_bytes));
+
+        let mut short = ShortPath::new();
+        assert_eq!(
+            realpath(prog_bytes, &mut short),
+            Err(RealpathError::TooLong)
+        );
+        let mut abs = ShortPath::new();
+        assert!(!absolute(prog_bytes, &mut abs) && abs.overflowed());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_current_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let mut out = PathBuf::new();
+        assert!(absolute(b"a/./b/../c", &mut out));
+        assert_eq!(
+            out.as_bytes(),
+            cwd.join("a/c").as_os_str().as_encoded_bytes()
+        );
     }
 }

@@ -56,6 +56,13 @@ fn coarse_ms() -> u64 {
         .wrapping_add(ts.tv_nsec as u64 / 1_000_000)
 }
 
+/// The policy mapped last, without looking at the file again (for a second decision right
+/// after one that did).
+pub fn current_unchecked() -> Option<PolicyView<'static>> {
+    // SAFETY: records are published fully initialised and never freed.
+    unsafe { CURRENT.load(Ordering::Acquire).as_ref() }.and_then(Record::view)
+}
+
 /// [`current`], but without checking the file again when it was checked less than
 /// [`RECHECK_MS`] ago (for name lookups, which are frequent and cheap).
 pub fn recent(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
@@ -83,9 +90,9 @@ pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
     let cur_ref = unsafe { cur.as_ref() };
     if let Some(rec) = cur_ref {
         match sys::stat(bin.as_cstr()) {
-            Some(st) if rec.stat == st => return rec.view(),
-            None => return rec.view(),
-            Some(_) => {}
+            Ok(st) if rec.stat == st => return rec.view(),
+            Err(_) => return rec.view(),
+            Ok(_) => {}
         }
     }
     // First use (mapping straight away: `map` fails cheaply when there is no file), or the
@@ -136,62 +143,44 @@ fn record_slot() -> Option<*mut Record> {
 /// Maps the file and builds a record for it (a record with no blob when the file is empty
 /// or not a valid policy, so the change is noticed once, not on every call).
 fn map(bin: &Buf<1024>) -> Option<*mut Record> {
-    // SAFETY: plain syscalls on a NUL-terminated path; results are checked.
+    let fd = sys::Fd::open(bin.as_cstr(), libc::O_RDONLY).ok()?;
+    let st = fd.stat().ok()?;
+    let record = record_slot()?;
+    let mut blob: *const u8 = ptr::null();
+    let len = usize::try_from(st.size).unwrap_or(0);
+    // Shared, not private: identical for a read-only mapping of a file that is only ever
+    // replaced by rename, and on Linux 6.x with large page-cache folios (ext4) a private file
+    // mapping made every process start ~4 ms slower. A decision touches a handful of pages;
+    // without MADV_RANDOM every fault would map the pages around it too (a whole large folio
+    // on ext4), and the process would pay for setting up and tearing down those entries.
+    if len > 0
+        && let Ok(m) = sys::map_shared_random(&fd, len)
+    {
+        // SAFETY: a read-only mapping of len bytes that is never unmapped while published.
+        let bytes = unsafe { core::slice::from_raw_parts(m, len) };
+        if PolicyView::open(bytes).is_ok() {
+            blob = m;
+        } else {
+            // SAFETY: ours alone, never published.
+            unsafe { sys::unmap(m, len) };
+        }
+    }
+    // SAFETY: `record` is a free slot (see record_slot).
     unsafe {
-        let fd = libc::open(bin.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let Some(st) = sys::fstat(fd) else {
-            libc::close(fd);
-            return None;
-        };
-        let Some(record) = record_slot() else {
-            libc::close(fd);
-            return None;
-        };
-        let mut blob: *const u8 = ptr::null();
-        let len = usize::try_from(st.size).unwrap_or(0);
-        if len > 0 {
-            let m = libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                // Shared, not private: identical for a read-only mapping of a file that is
-                // only ever replaced by rename, and on Linux 6.x with large page-cache folios
-                // (ext4) a private file mapping made every process start ~4 ms slower.
-                libc::MAP_SHARED,
-                fd,
-                0,
-            );
-            if m != libc::MAP_FAILED {
-                // A decision touches a handful of pages. Without this hint every fault maps
-                // the pages around it too (a whole large folio on ext4), and the process pays
-                // for setting up and tearing down those entries at every launch.
-                libc::madvise(m, len, libc::MADV_RANDOM);
-                let bytes = core::slice::from_raw_parts(m as *const u8, len);
-                if PolicyView::open(bytes).is_ok() {
-                    blob = m as *const u8;
-                } else {
-                    libc::munmap(m, len);
-                }
-            }
-        }
-        libc::close(fd);
         record.write(Record {
             blob,
             len,
             stat: st,
-        });
-        Some(record)
-    }
+        })
+    };
+    Some(record)
 }
 
 unsafe fn discard(record: *mut Record) {
     // SAFETY: per the caller, nobody else knows this record or its blob.
     unsafe {
         if !(*record).blob.is_null() {
-            libc::munmap((*record).blob as *mut libc::c_void, (*record).len);
+            sys::unmap((*record).blob, (*record).len);
         }
         // The static first slot is simply never used again.
         if record != FIRST.0.get().cast::<Record>() {

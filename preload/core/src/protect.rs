@@ -2,6 +2,8 @@
 
 use core::ffi::CStr;
 
+use core::mem::MaybeUninit;
+
 use crate::sys;
 
 const PT_INTERP: u32 = 3;
@@ -13,23 +15,14 @@ const MAX_PHDRS: usize = 32;
 /// `fgetxattr`, `pread` and `close`: this runs on every launch.
 pub fn unprotected_reason(path: &CStr) -> Option<&'static str> {
     let file = File::open(path)?;
-    let st = sys::fstat(file.0)?;
+    let st = file.0.stat().ok()?;
     if st.mode & libc::S_ISUID != 0 {
         return Some("setuid binary (the loader drops LD_PRELOAD)");
     }
     if st.mode & libc::S_ISGID != 0 {
         return Some("setgid binary (the loader drops LD_PRELOAD)");
     }
-    // SAFETY: a size query (NULL buffer, size 0) on our descriptor.
-    let caps = unsafe {
-        libc::fgetxattr(
-            file.0,
-            c"security.capability".as_ptr(),
-            core::ptr::null_mut(),
-            0,
-        )
-    };
-    if caps >= 0 {
+    if file.0.has_xattr(c"security.capability") {
         return Some("file capabilities (the loader drops LD_PRELOAD)");
     }
     // A musl program still loads the shim when LD_PRELOAD reaches it (musl's loader answers
@@ -93,45 +86,44 @@ fn u64_at(b: &[u8], off: usize, le: bool) -> Option<u64> {
 }
 
 /// A read-only descriptor, closed on drop (no allocation involved).
-struct File(libc::c_int);
+struct File(sys::Fd);
 
 impl File {
     fn open(path: &CStr) -> Option<File> {
-        // SAFETY: open on a NUL-terminated path.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        (fd >= 0).then_some(File(fd))
+        // Non-blocking and no controlling terminal: a FIFO or a device named as a program
+        // must not hang or change the launching process (the kernel refuses to run those).
+        sys::Fd::open(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .ok()
+            .map(File)
     }
 
     /// `out.len()` bytes at `offset`: from the first page read at start when they are in it,
     /// else read with `pread`.
-    fn read_at<'b>(&self, first: &'b [u8], offset: usize, out: &'b mut [u8]) -> Option<&'b [u8]> {
+    fn read_at<'b>(
+        &self,
+        first: &'b [u8],
+        offset: usize,
+        out: &'b mut [MaybeUninit<u8>],
+    ) -> Option<&'b [u8]> {
         let len = out.len();
         if let Some(bytes) = first.get(offset..offset.checked_add(len)?) {
             return Some(bytes);
         }
-        // SAFETY: pread into a buffer of len bytes.
-        let got = unsafe {
-            libc::pread(
-                self.0,
-                out.as_mut_ptr().cast(),
-                len,
-                i64::try_from(offset).ok()?,
-            )
-        };
-        if usize::try_from(got).ok()? < len {
+        if self.0.pread(out, offset).ok()? < len {
             return None;
         }
-        Some(out)
+        // SAFETY: the kernel initialised all `len` bytes.
+        Some(unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), len) })
     }
 
     fn interpreter(&self, out: &mut [u8]) -> Option<Option<usize>> {
         // The ELF header, the program headers and usually the interpreter name all sit in the
         // first kilobyte, so one read is enough for ordinary binaries (and the buffers stay
         // small: this runs in the child of every launch, where each stack page is a fault).
-        let mut page = [0u8; 1024];
-        // SAFETY: pread into our page buffer.
-        let n = unsafe { libc::pread(self.0, page.as_mut_ptr().cast(), page.len(), 0) };
-        let first = page.get(..usize::try_from(n).ok()?)?;
+        let mut page = [const { MaybeUninit::<u8>::uninit() }; 1024];
+        let n = self.0.pread(&mut page, 0).ok()?.min(page.len());
+        // SAFETY: the kernel initialised the first n bytes.
+        let first = unsafe { core::slice::from_raw_parts(page.as_ptr().cast::<u8>(), n) };
         if first.len() < 52 || first.get(..4) != Some(b"\x7fELF") {
             return None;
         }
@@ -155,7 +147,7 @@ impl File {
         if !(8..=56).contains(&entsize) || count == 0 {
             return Some(None);
         }
-        let mut phdr_buf = [0u8; MAX_PHDRS * 56];
+        let mut phdr_buf = [const { MaybeUninit::<u8>::uninit() }; MAX_PHDRS * 56];
         let phdrs = self.read_at(
             first,
             usize::try_from(phoff).ok()?,
@@ -175,20 +167,13 @@ impl File {
                 )
             };
             let len = usize::try_from(size).ok()?.min(out.len());
-            let mut name_buf = [0u8; 256];
+            let mut name_buf = [const { MaybeUninit::<u8>::uninit() }; 256];
             let name = self.read_at(first, usize::try_from(off).ok()?, name_buf.get_mut(..len)?)?;
             let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
             out.get_mut(..len)?.copy_from_slice(name.get(..len)?);
             return Some(Some(len));
         }
         Some(None)
-    }
-}
-
-impl Drop for File {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptor.
-        unsafe { libc::close(self.0) };
     }
 }
 

@@ -127,7 +127,7 @@ fn run(args: cli::Args) -> ExitCode {
     let mut rule = RuleText::new();
     let launch = Launch {
         api: "guard-exec",
-        program: &program,
+        program: program.as_cstr(),
         argv: c_argv.as_ptr(),
         note: "",
         constructor: false,
