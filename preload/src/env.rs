@@ -75,10 +75,10 @@ fn inspect(cfg: &Config, envp: *const *const c_char) -> Missing {
             m.count += 1;
         }
     }
-    m.preload = !cfg.self_lib.is_empty()
-        && !preload_value.is_some_and(|v| preload_has(v, cfg.self_lib.as_bytes()));
-    for (i, slot) in cfg.inject.iter().enumerate() {
-        m.guards[i] = !present[i] && !slot.is_empty();
+    m.preload = !cfg.self_lib().is_empty()
+        && !preload_value.is_some_and(|v| preload_has(v, cfg.self_lib()));
+    for (i, guard) in m.guards.iter_mut().enumerate() {
+        *guard = !present[i] && !cfg.inject(i).is_empty();
     }
     m
 }
@@ -114,7 +114,7 @@ fn patched<R>(
             let entry = unsafe { sys::cstr(*envp.add(i)) };
             entry.get(LD_PRELOAD.len() + 1..)
         });
-        if !preload_entry(existing, cfg.self_lib.as_bytes(), &mut preload) {
+        if !preload_entry(existing, cfg.self_lib(), &mut preload) {
             return f(envp);
         }
     }
@@ -141,8 +141,8 @@ fn patched<R>(
         n += 1;
     }
     for (i, missing) in m.guards.iter().enumerate() {
-        if let (true, Some(entry), Some(slot)) = (*missing, cfg.inject.get(i), vec.get_mut(n)) {
-            *slot = entry.as_ptr();
+        if let (true, Some(slot)) = (*missing, vec.get_mut(n)) {
+            *slot = cfg.inject(i).as_ptr();
             n += 1;
         }
     }
@@ -161,7 +161,7 @@ pub fn restore_process_env(cfg: &Config) {
         // SAFETY: getenv returns NULL or a C string.
         let old = unsafe { sys::cstr(old) };
         let mut entry = PreloadEntry::new();
-        if preload_entry(Some(old), cfg.self_lib.as_bytes(), &mut entry) {
+        if preload_entry(Some(old), cfg.self_lib(), &mut entry) {
             let value = entry.as_bytes().get(LD_PRELOAD.len() + 1..).unwrap_or(&[]);
             let value = PreloadEntry::from_bytes(value);
             // SAFETY: NUL-terminated name and value.
@@ -169,13 +169,10 @@ pub fn restore_process_env(cfg: &Config) {
         }
     }
     for (i, missing) in m.guards.iter().enumerate() {
-        let Some(entry) = cfg.inject.get(i) else {
-            continue;
-        };
         if !*missing {
             continue;
         }
-        let bytes = entry.as_bytes();
+        let bytes = cfg.inject(i).to_bytes();
         let eq = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
         let key = Buf::<64>::from_bytes(bytes.get(..eq).unwrap_or(&[]));
         let value = Buf::<512>::from_bytes(bytes.get(eq + 1..).unwrap_or(&[]));

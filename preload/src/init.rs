@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use guard_preload_core::launch::{self, Launch};
 use guard_preload_core::path;
-use guard_preload_core::{Buf, Config, policy, sys};
+use guard_preload_core::{Buf, Config, policy, protect, sys};
 
 use crate::real;
 
@@ -48,6 +48,14 @@ fn init() {
     real::resolve_launch();
     // SAFETY: only this thread writes, and nobody reads before READY.
     let cfg = unsafe { &mut *CONFIG.0.get() };
+    let mut exe = Buf::<1024>::new();
+    if !exec_name_is_image(&mut exe) {
+        exe.fill(|buf, room| {
+            // SAFETY: fill hands over `room` bytes plus the one for the NUL.
+            unsafe { sys::readlink_into(c"/proc/self/exe", buf, room + 1) }.ok()
+        });
+    }
+    cfg.set_exe(exe.as_bytes());
     cfg.load(&|key| {
         let name = Buf::<64>::from_bytes(key.as_bytes());
         // SAFETY: getenv with a NUL-terminated name; the value lives in environ, which we
@@ -60,27 +68,52 @@ fn init() {
             Some(unsafe { sys::cstr(value) })
         }
     });
-    own_path(&mut cfg.self_lib);
-    cfg.exe.fill(|buf, room| {
-        // SAFETY: fill hands over `room` bytes plus the one for the NUL.
-        unsafe { sys::readlink_into(c"/proc/self/exe", buf, room + 1) }.ok()
-    });
+    cfg.set_self_lib(own_path());
     crate::exec::register_variadic();
     STATE.store(READY, Ordering::Release);
 }
 
+/// The running program's real path from the name the kernel was asked to run
+/// (`AT_EXECFN`), when that file is what is running: its program headers are the main
+/// program's (see [`protect::is_image_of`]). False for a script (the interpreter runs), an
+/// `fexecve`, or a file replaced since: the caller then asks `/proc/self/exe`.
+fn exec_name_is_image(out: &mut Buf<1024>) -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let (name, phdr, phent, phnum) = unsafe {
+        (
+            libc::getauxval(libc::AT_EXECFN) as *const c_char,
+            libc::getauxval(libc::AT_PHDR) as *const u8,
+            libc::getauxval(libc::AT_PHENT) as usize,
+            libc::getauxval(libc::AT_PHNUM) as usize,
+        )
+    };
+    if name.is_null() || phdr.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel's AT_PHDR points at the main program's mapped header table of
+    // AT_PHNUM entries of AT_PHENT bytes, which stays mapped for the life of the process.
+    let phdrs = unsafe { core::slice::from_raw_parts(phdr, phent.saturating_mul(phnum)) };
+    let mut abs = Buf::<1024>::new();
+    // SAFETY: AT_EXECFN is a C string on the initial stack.
+    let name = unsafe { sys::cstr(name) };
+    path::absolute(name, &mut abs)
+        && protect::is_image_of(abs.as_cstr(), phdrs)
+        && path::realpath(abs.as_bytes(), out).is_ok()
+}
+
 /// This library's path, to put back into `LD_PRELOAD` of children that lost it.
-fn own_path(out: &mut Buf<1024>) {
+fn own_path() -> &'static [u8] {
     let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     let anchor = constructor as *const libc::c_void;
     // SAFETY: dladdr fills info for an address inside this object.
     let ok = unsafe { libc::dladdr(anchor, info.as_mut_ptr()) } != 0;
-    if ok {
-        // SAFETY: filled by the successful dladdr.
-        let name = unsafe { info.assume_init_ref() }.dli_fname;
-        // SAFETY: dli_fname is a C string owned by the loader.
-        out.set(unsafe { sys::cstr(name) });
+    if !ok {
+        return &[];
     }
+    // SAFETY: filled by the successful dladdr.
+    let name = unsafe { info.assume_init_ref() }.dli_fname;
+    // SAFETY: dli_fname is a C string owned by the loader for as long as we are loaded.
+    unsafe { sys::cstr(name) }
 }
 
 /// Whether the C library is glibc, which passes `argc, argv, envp` to `.init_array`
@@ -103,7 +136,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     };
     // A parent we could not hook (a static binary, a raw syscall) may have started us: check
     // our own program, as the kernel ran it and as it was invoked.
-    let exe = cfg.exe.as_cstr();
+    let exe = cfg.exe();
     if exe.is_empty() {
         return;
     }

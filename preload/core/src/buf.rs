@@ -10,10 +10,14 @@ use core::mem::MaybeUninit;
 /// The storage beyond the content is left uninitialised: a 4 KiB path buffer that had to be
 /// zeroed would write (and so fault in) a whole stack page in every `fork` child that checks a
 /// launch, where each new page costs more than the check itself.
+///
+/// `repr(C)` with the length first: writing a short value touches the page where the buffer
+/// starts, not also the one where a large buffer ends.
+#[repr(C)]
 pub struct Buf<const N: usize> {
-    data: [MaybeUninit<u8>; N],
     len: usize,
     overflow: bool,
+    data: [MaybeUninit<u8>; N],
 }
 
 impl<const N: usize> Default for Buf<N> {

@@ -106,14 +106,14 @@ pub fn build(cfg: &Config, ev: &Event<'_>, out: &mut Datagram) {
     if !ev.version.is_empty() {
         field(out, "policy_version", ev.version.as_bytes());
     }
-    if !cfg.container.is_empty() {
-        field(out, "container", cfg.container.as_bytes());
+    if !cfg.container().is_empty() {
+        field(out, "container", cfg.container());
     }
     // SAFETY: getpid/getppid have no preconditions.
     let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
     let _ = write!(out, ",\"pid\":{pid},\"ppid\":{ppid}");
-    if !cfg.exe.is_empty() {
-        field(out, "exe", cfg.exe.as_bytes());
+    if !cfg.exe().is_empty() {
+        field(out, "exe", cfg.exe().to_bytes());
     }
     field(out, "api", ev.api.as_bytes());
     if !ev.reason.is_empty() {
@@ -147,7 +147,7 @@ pub fn build(cfg: &Config, ev: &Event<'_>, out: &mut Datagram) {
 pub fn send(cfg: &Config, ev: &Event<'_>) {
     let mut dgram = Datagram::new();
     build(cfg, ev, &mut dgram);
-    if !send_datagram(cfg.events.as_bytes(), dgram.as_bytes()) {
+    if !send_datagram(cfg.events(), dgram.as_bytes()) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -137,7 +137,7 @@ pub fn unresolvable(
     invoked: &[u8],
     argv: *const *const c_char,
 ) -> bool {
-    let view = policy::current(&cfg.policy_bin);
+    let view = policy::current(cfg.policy_bin());
     let allow = match view {
         Some(v) => v.mode() == Mode::Audit,
         None => cfg.fail_open,
@@ -242,7 +242,7 @@ fn absent(program: &CStr) -> bool {
 fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt: bool) -> Attempt {
     rule.clear();
     let mut version = "";
-    let out = match policy::current(&cfg.policy_bin) {
+    let out = match policy::current(cfg.policy_bin()) {
         None => fail_outcome(cfg, rule),
         Some(view) => {
             version = view.version();

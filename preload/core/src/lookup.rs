@@ -54,7 +54,7 @@ pub fn decide(cfg: &Config, api: &'static str, name: &[u8]) -> bool {
 pub fn decide_name(cfg: &Config, api: &'static str, parsed: &DnsName) -> bool {
     let mut rule = RuleText::new();
     let mut version = "";
-    let out = match policy::recent(&cfg.policy_bin) {
+    let out = match policy::recent(cfg.policy_bin()) {
         None => fail_outcome(cfg, &mut rule),
         Some(view) => {
             version = view.version();

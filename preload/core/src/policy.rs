@@ -6,13 +6,13 @@
 //! still be reading them, and the leak is bounded by the number of policy changes.
 
 use core::cell::UnsafeCell;
+use core::ffi::CStr;
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use guard_policy::PolicyView;
 
-use crate::buf::Buf;
 use crate::sys::{self, FileStat};
 
 struct Record {
@@ -65,7 +65,7 @@ pub fn current_unchecked() -> Option<PolicyView<'static>> {
 
 /// [`current`], but without checking the file again when it was checked less than
 /// [`RECHECK_MS`] ago (for name lookups, which are frequent and cheap).
-pub fn recent(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
+pub fn recent(bin: &CStr) -> Option<PolicyView<'static>> {
     let now = coarse_ms().max(1);
     let last = LAST_CHECK_MS.load(Ordering::Relaxed);
     if last != 0 && now.wrapping_sub(last) < RECHECK_MS {
@@ -84,12 +84,12 @@ pub fn recent(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
 ///
 /// Launch decisions use this (a `stat` per launch is noise next to an exec); it does not read
 /// the clock, whose first use faults in the vDSO data page of every new process.
-pub fn current(bin: &Buf<1024>) -> Option<PolicyView<'static>> {
+pub fn current(bin: &CStr) -> Option<PolicyView<'static>> {
     let cur = CURRENT.load(Ordering::Acquire);
     // SAFETY: records are published fully initialised and never freed.
     let cur_ref = unsafe { cur.as_ref() };
     if let Some(rec) = cur_ref {
-        match sys::stat(bin.as_cstr()) {
+        match sys::stat(bin) {
             Ok(st) if rec.stat == st => return rec.view(),
             Err(_) => return rec.view(),
             Ok(_) => {}
@@ -140,20 +140,68 @@ fn record_slot() -> Option<*mut Record> {
     (page != libc::MAP_FAILED).then_some(page.cast())
 }
 
+/// A policy up to this size is read into the process's own memory the first time, instead of
+/// mapped. That saves the mapping's system calls in every new process, and pages a process
+/// has written are shared with its `fork` children (their entries are copied at `fork`), while
+/// a file mapping's pages fault again in each child. Bigger policies (or a second one, after
+/// a reload) are mapped: their cost must not grow with their size.
+const INLINE_CAP: usize = 64 * 1024;
+
+#[repr(C, align(16))]
+struct InlineBlob(UnsafeCell<[MaybeUninit<u8>; INLINE_CAP]>);
+// SAFETY: written once, by the thread that took it (INLINE_TAKEN), before the record that
+// points at it is published; read-only afterwards.
+unsafe impl Sync for InlineBlob {}
+static INLINE: InlineBlob = InlineBlob(UnsafeCell::new(
+    [const { MaybeUninit::uninit() }; INLINE_CAP],
+));
+static INLINE_TAKEN: AtomicBool = AtomicBool::new(false);
+
+fn is_inline(blob: *const u8) -> bool {
+    ptr::eq(blob, INLINE.0.get().cast::<u8>())
+}
+
+/// Reads all `len` bytes of `fd` into the inline buffer, if it is free and big enough.
+fn read_inline(fd: &sys::Fd, len: usize) -> Option<*const u8> {
+    if len > INLINE_CAP || INLINE_TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: taken by this thread alone (INLINE_TAKEN) and not yet published.
+    let buf = unsafe { &mut *INLINE.0.get() };
+    let mut done = 0;
+    while done < len {
+        let n = fd.pread(buf.get_mut(done..len)?, done).ok()?;
+        if n == 0 {
+            return None;
+        }
+        done += n;
+    }
+    Some(buf.as_ptr().cast())
+}
+
 /// Maps the file and builds a record for it (a record with no blob when the file is empty
 /// or not a valid policy, so the change is noticed once, not on every call).
-fn map(bin: &Buf<1024>) -> Option<*mut Record> {
-    let fd = sys::Fd::open(bin.as_cstr(), libc::O_RDONLY).ok()?;
+fn map(bin: &CStr) -> Option<*mut Record> {
+    let fd = sys::Fd::open(bin, libc::O_RDONLY).ok()?;
     let st = fd.stat().ok()?;
     let record = record_slot()?;
     let mut blob: *const u8 = ptr::null();
     let len = usize::try_from(st.size).unwrap_or(0);
-    // Shared, not private: identical for a read-only mapping of a file that is only ever
-    // replaced by rename, and on Linux 6.x with large page-cache folios (ext4) a private file
-    // mapping made every process start ~4 ms slower. A decision touches a handful of pages;
-    // without MADV_RANDOM every fault would map the pages around it too (a whole large folio
-    // on ext4), and the process would pay for setting up and tearing down those entries.
     if len > 0
+        && let Some(m) = read_inline(&fd, len)
+    {
+        // SAFETY: len bytes were read into the inline buffer, which lives forever.
+        let bytes = unsafe { core::slice::from_raw_parts(m, len) };
+        if PolicyView::open(bytes).is_ok() {
+            blob = m;
+        }
+    } else if len > 0
+        // Shared, not private: identical for a read-only mapping of a file that is only ever
+        // replaced by rename, and on Linux 6.x with large page-cache folios (ext4) a private
+        // file mapping made every process start ~4 ms slower. A decision touches a handful
+        // of pages; without MADV_RANDOM every fault would map the pages around it too (a
+        // whole large folio on ext4), and the process would pay for setting up and tearing
+        // down those entries.
         && let Ok(m) = sys::map_shared_random(&fd, len)
     {
         // SAFETY: a read-only mapping of len bytes that is never unmapped while published.
@@ -179,8 +227,9 @@ fn map(bin: &Buf<1024>) -> Option<*mut Record> {
 unsafe fn discard(record: *mut Record) {
     // SAFETY: per the caller, nobody else knows this record or its blob.
     unsafe {
-        if !(*record).blob.is_null() {
-            sys::unmap((*record).blob, (*record).len);
+        let blob = (*record).blob;
+        if !blob.is_null() && !is_inline(blob) {
+            sys::unmap(blob, (*record).len);
         }
         // The static first slot is simply never used again.
         if record != FIRST.0.get().cast::<Record>() {

@@ -57,16 +57,16 @@ fn run(args: cli::Args) -> ExitCode {
     .into_iter()
     .map(|k| (k, env_bytes(k)))
     .collect();
+    match std::env::current_exe() {
+        Ok(exe) => cfg.set_exe(exe.as_os_str().as_bytes()),
+        Err(_) => cfg.set_exe(b"guard-exec"),
+    }
     cfg.load(&|key| {
         values
             .iter()
             .find(|(k, _)| *k == key)
             .and_then(|(_, v)| v.as_deref())
     });
-    cfg.exe.set(b"guard-exec");
-    if let Ok(exe) = std::env::current_exe() {
-        cfg.exe.set(exe.as_os_str().as_bytes());
-    }
 
     let resolver = args.resolver.or_else(|| {
         match cli::resolver_from_env(std::env::var_os(contract::env::RESOLVER)) {
@@ -94,7 +94,7 @@ fn run(args: cli::Args) -> ExitCode {
     }
 
     if !wait_for_policy(&cfg) {
-        let bin = String::from_utf8_lossy(cfg.policy_bin.as_bytes()).into_owned();
+        let bin = String::from_utf8_lossy(cfg.policy_bin().to_bytes()).into_owned();
         if cfg.fail_open {
             eprintln!(
                 "guard-exec: no valid policy at {bin}; GUARD_FAIL=open: starting without one"
@@ -262,7 +262,7 @@ fn wait_for_policy(cfg: &Config) -> bool {
     let deadline = Instant::now() + Duration::from_secs(wait_secs());
     let mut told = false;
     loop {
-        if policy::current(&cfg.policy_bin).is_some() {
+        if policy::current(cfg.policy_bin()).is_some() {
             return true;
         }
         if Instant::now() >= deadline {
@@ -272,7 +272,7 @@ fn wait_for_policy(cfg: &Config) -> bool {
             eprintln!(
                 "guard-exec: waiting up to {}s for the policy at {}",
                 wait_secs(),
-                String::from_utf8_lossy(cfg.policy_bin.as_bytes())
+                String::from_utf8_lossy(cfg.policy_bin().to_bytes())
             );
             told = true;
         }
