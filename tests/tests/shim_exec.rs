@@ -493,6 +493,83 @@ deny = ["denied-touch"]
     );
 }
 
+/// The constructor names the running program from the name the kernel was asked to run
+/// when that file is the running image, and asks `/proc/self/exe` otherwise: a symlink to a
+/// denied program resolves to it, and a script's interpreter (reached through an allowed
+/// symlink, so `argv[0]` alone would pass) is the program checked, not the script.
+#[test]
+fn constructor_checks_the_real_program_behind_symlinks_and_shebangs() {
+    let test = "constructor_checks_the_real_program_behind_symlinks_and_shebangs";
+    if !require::commands(test, &["gcc"]) {
+        return;
+    }
+    let guard = Guard::new(
+        r#"
+[dns]
+default = "allow"
+[process]
+default = "allow"
+deny = ["denied-touch"]
+"#,
+    )
+    .unwrap();
+    let touch = guard.path("denied-touch");
+    std::fs::copy("/usr/bin/touch", &touch).unwrap();
+    let link = guard.path("allowed-name");
+    std::os::unix::fs::symlink(&touch, &link).unwrap();
+    let launcher = guard_tests::shim::compile_c(&guard.dir, "raw-exec", RAW_EXEC_C, true).unwrap();
+
+    // Through a symlink with an allowed name.
+    let marker = guard.path("via-link");
+    let out = guard
+        .command(&launcher)
+        .arg(&link)
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(guard_contract::EXIT_DENIED),
+        "{out:?}"
+    );
+    assert!(!marker.exists());
+    let events = guard.events();
+    let program = std::fs::canonicalize(&touch).unwrap().display().to_string();
+    let ev = expect_event(
+        &events,
+        "blocked",
+        &program,
+        "constructor",
+        &version(&guard),
+    );
+    assert_eq!(ev["exe"], program.as_str());
+
+    // A script whose interpreter is the denied program, named through the allowed symlink.
+    let script = guard.path("job.sh");
+    std::fs::write(&script, format!("#!{}\n", link.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let marker = guard.path("via-script");
+    let out = guard
+        .command(&launcher)
+        .arg(&script)
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(guard_contract::EXIT_DENIED),
+        "{out:?}"
+    );
+    assert!(!marker.exists());
+    assert!(!std::fs::read(&script).unwrap().is_empty());
+
+    // An allowed program reached the same ways runs.
+    let ok_link = guard.path("true-link");
+    std::os::unix::fs::symlink("/bin/true", &ok_link).unwrap();
+    let out = guard.command(&launcher).arg(&ok_link).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[test]
 fn a_path_too_long_to_resolve_is_refused_not_let_through() {
     let test = "a_path_too_long_to_resolve_is_refused_not_let_through";
