@@ -5,6 +5,7 @@ use core::cell::UnsafeCell;
 use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use guard_preload_core::config::INJECTED;
 use guard_preload_core::launch::{self, Launch};
 use guard_preload_core::path;
 use guard_preload_core::{Buf, Config, policy, protect, sys};
@@ -56,18 +57,8 @@ fn init() {
         });
     }
     cfg.set_exe(exe.as_bytes());
-    cfg.load(&|key| {
-        let name = Buf::<64>::from_bytes(key.as_bytes());
-        // SAFETY: getenv with a NUL-terminated name; the value lives in environ, which we
-        // copy out of before anything can change it.
-        let value = unsafe { libc::getenv(name.as_ptr()) };
-        if value.is_null() {
-            None
-        } else {
-            // SAFETY: getenv returns a C string.
-            Some(unsafe { sys::cstr(value) })
-        }
-    });
+    let vars = GuardVars::scan(sys::environ());
+    cfg.load(&|key| vars.get(key));
     cfg.set_self_lib(own_path());
     crate::exec::register_variadic();
     STATE.store(READY, Ordering::Release);
@@ -96,9 +87,59 @@ fn exec_name_is_image(out: &mut Buf<1024>) -> bool {
     let mut abs = Buf::<1024>::new();
     // SAFETY: AT_EXECFN is a C string on the initial stack.
     let name = unsafe { sys::cstr(name) };
-    path::absolute(name, &mut abs)
-        && protect::is_image_of(abs.as_cstr(), phdrs)
-        && path::realpath(abs.as_bytes(), out).is_ok()
+    if !path::absolute(name, &mut abs) {
+        return false;
+    }
+    match protect::is_image_of(abs.as_cstr(), phdrs) {
+        Some(last_is_plain) => {
+            path::realpath_known_last(abs.as_bytes(), out, last_is_plain).is_ok()
+        }
+        None => false,
+    }
+}
+
+/// The values of the `GUARD_*` variables, found in one pass over the environment (eight
+/// `getenv` calls would each walk all of it, and page in libc's `getenv`).
+struct GuardVars<'a> {
+    values: [Option<&'a [u8]>; INJECTED.len()],
+}
+
+impl<'a> GuardVars<'a> {
+    fn scan(envp: *const *const c_char) -> GuardVars<'a> {
+        let mut values = [None; INJECTED.len()];
+        if envp.is_null() {
+            return GuardVars { values };
+        }
+        for i in 0.. {
+            // SAFETY: environ is NULL-terminated; we stop at its NULL.
+            let entry = unsafe { *envp.add(i) };
+            if entry.is_null() {
+                break;
+            }
+            // Cheap rejection before measuring the entry: only GUARD_* can match.
+            // SAFETY: an entry is a C string; reading its first byte is in bounds.
+            if unsafe { *entry } as u8 != b'G' {
+                continue;
+            }
+            // SAFETY: a C string that lives in the environment for this snapshot.
+            let bytes = unsafe { sys::cstr(entry) };
+            for (slot, key) in values.iter_mut().zip(INJECTED) {
+                if slot.is_none()
+                    && let Some(value) = bytes
+                        .strip_prefix(key.as_bytes())
+                        .and_then(|rest| rest.strip_prefix(b"="))
+                {
+                    *slot = Some(value);
+                }
+            }
+        }
+        GuardVars { values }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a [u8]> {
+        let i = INJECTED.iter().position(|k| *k == key)?;
+        self.values.get(i).copied().flatten()
+    }
 }
 
 /// This library's path, to put back into `LD_PRELOAD` of children that lost it.

@@ -163,13 +163,12 @@ pub fn unresolvable(
 
 /// Decides a launch, reports it, and says whether it may go ahead.
 pub fn decide(cfg: &Config, launch: &Launch<'_>) -> bool {
-    let mut rule = RuleText::new();
-    decide_with_rule(cfg, launch, &mut rule)
+    decide_inner(cfg, launch, None, false) == Attempt::Allow
 }
 
 /// [`decide`], also handing back the text of the deciding rule (empty when none decided).
 pub fn decide_with_rule(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText) -> bool {
-    decide_inner(cfg, launch, rule, false) == Attempt::Allow
+    decide_inner(cfg, launch, Some(rule), false) == Attempt::Allow
 }
 
 /// The decision on one attempt of an `exec*` call.
@@ -231,19 +230,54 @@ fn attempt_key(launch: &Launch<'_>) -> u64 {
 /// refuse is refused as [`Attempt::Absent`] rather than handed to the kernel, so a file
 /// created in between cannot slip through.
 pub fn decide_attempt(cfg: &Config, launch: &Launch<'_>) -> Attempt {
-    let mut rule = RuleText::new();
-    decide_inner(cfg, launch, &mut rule, true)
+    decide_inner(cfg, launch, None, true)
 }
 
 fn absent(program: &CStr) -> bool {
     matches!(sys::stat(program), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
-fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt: bool) -> Attempt {
-    rule.clear();
+/// What decided a launch, turned into rule text only when it is reported or asked for: the
+/// formatting code would otherwise be paged in by every launch.
+#[derive(Clone, Copy)]
+enum Decider {
+    Rule(guard_policy::RuleRef<'static>),
+    FailClosed,
+    Nothing,
+}
+
+impl Decider {
+    fn write(self, rule: &mut RuleText) {
+        rule.clear();
+        match self {
+            Decider::Rule(r) => {
+                let _ = write!(rule, "{r}");
+            }
+            Decider::FailClosed => {
+                rule.set(RULE_FAIL_CLOSED.as_bytes());
+            }
+            Decider::Nothing => {}
+        }
+    }
+}
+
+fn decide_inner(
+    cfg: &Config,
+    launch: &Launch<'_>,
+    want_rule: Option<&mut RuleText>,
+    attempt: bool,
+) -> Attempt {
     let mut version = "";
+    let mut decider = Decider::Nothing;
     let out = match policy::current(cfg.policy_bin()) {
-        None => fail_outcome(cfg, rule),
+        None => {
+            let mut scratch = RuleText::new();
+            let out = fail_outcome(cfg, &mut scratch);
+            if !scratch.is_empty() {
+                decider = Decider::FailClosed;
+            }
+            out
+        }
         Some(view) => {
             version = view.version();
             let decided = if launch.constructor {
@@ -253,7 +287,7 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
             };
             match decided {
                 Some(d) => {
-                    let _ = write!(rule, "{}", d.rule);
+                    decider = Decider::Rule(d.rule);
                     outcome(view.mode(), d.verdict)
                 }
                 None => Outcome {
@@ -278,6 +312,8 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
         if skip {
             return;
         }
+        let mut rule = RuleText::new();
+        decider.write(&mut rule);
         event::send(
             cfg,
             &Event {
@@ -304,6 +340,9 @@ fn decide_inner(cfg: &Config, launch: &Launch<'_>, rule: &mut RuleText, attempt:
         if !reason.is_empty() {
             report(ACTION_UNPROTECTED, reason);
         }
+    }
+    if let Some(rule) = want_rule {
+        decider.write(rule);
     }
     match (out.allow, gone) {
         (true, _) => Attempt::Allow,

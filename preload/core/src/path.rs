@@ -177,7 +177,7 @@ pub fn realpath<const N: usize>(abs: &[u8], out: &mut Buf<N>) -> Result<(), Real
 
 /// [`realpath`], told whether the last component of `abs` is already known not to be a
 /// symlink (the caller asked), which saves its `readlink`.
-fn realpath_known_last<const N: usize>(
+pub fn realpath_known_last<const N: usize>(
     abs: &[u8],
     out: &mut Buf<N>,
     last_is_plain: bool,

@@ -63,27 +63,27 @@ pub fn interpreter(path: &CStr, out: &mut [u8]) -> Option<Option<usize>> {
 /// table is byte for byte the same. Lets the constructor trust the name the kernel was asked
 /// to run (`AT_EXECFN`) for what is running, without the `/proc/self/exe` lookup (about
 /// 12 µs in a new process); a script, an interpreter or a replaced file does not match.
-pub fn is_image_of(path: &CStr, phdrs: &[u8]) -> bool {
-    let Some(file) = File::open(path) else {
-        return false;
+///
+/// `Some(true)` when it is and `path`'s last component is not a symlink (the file was
+/// opened with `O_NOFOLLOW`, which saves the caller a `readlink`), `Some(false)` when it is
+/// through a symlink, `None` when it is not the image.
+pub fn is_image_of(path: &CStr, phdrs: &[u8]) -> Option<bool> {
+    let (file, plain) = match File::open_flags(path, libc::O_NOFOLLOW) {
+        Ok(f) => (f, true),
+        Err(libc::ELOOP) => (File::open(path)?, false),
+        Err(_) => return None,
     };
     let mut page = [const { MaybeUninit::<u8>::uninit() }; 1024];
-    let Ok(n) = file.0.pread(&mut page, 0) else {
-        return false;
-    };
+    let n = file.0.pread(&mut page, 0).ok()?;
     // SAFETY: the kernel initialised the first n bytes.
     let first = unsafe { core::slice::from_raw_parts(page.as_ptr().cast::<u8>(), n.min(1024)) };
-    let Some((phoff, entsize, count)) = phdr_table(first) else {
-        return false;
-    };
+    let (phoff, entsize, count) = phdr_table(first)?;
     if entsize.checked_mul(count) != Some(phdrs.len()) {
-        return false;
+        return None;
     }
     let mut table = [const { MaybeUninit::<u8>::uninit() }; MAX_PHDRS * 56];
-    let Some(out) = table.get_mut(..phdrs.len()) else {
-        return false;
-    };
-    file.read_at(first, phoff, out) == Some(phdrs)
+    let out = table.get_mut(..phdrs.len())?;
+    (file.read_at(first, phoff, out) == Some(phdrs)).then_some(plain)
 }
 
 /// The program header table of an ELF header in `first`: offset, entry size, entry count.
@@ -145,11 +145,17 @@ struct File(sys::Fd);
 
 impl File {
     fn open(path: &CStr) -> Option<File> {
+        Self::open_flags(path, 0).ok()
+    }
+
+    fn open_flags(path: &CStr, flags: libc::c_int) -> Result<File, sys::Errno> {
         // Non-blocking and no controlling terminal: a FIFO or a device named as a program
         // must not hang or change the launching process (the kernel refuses to run those).
-        sys::Fd::open(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .ok()
-            .map(File)
+        sys::Fd::open(
+            path,
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | flags,
+        )
+        .map(File)
     }
 
     /// `out.len()` bytes at `offset`: from the first page read at start when they are in it,
