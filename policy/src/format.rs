@@ -37,8 +37,12 @@
 //!     by literal count (descending), then verdict (deny first), so a bucket's first match is
 //!     its best.
 //! glob index: a 32-byte bitmap of the key lengths present (bit i = some key has length i),
-//!     then a hash table of 16-byte slots: control u8, key length u8, 2 reserved, key
-//!     offset u32, first glob u32, glob count u32.
+//!     a 64-byte head filter (bit `head_bit(h)` set for the hash h of each key's first
+//!     min(HEAD_KEY_LEN, length) bytes, hashed the way the key is), then a hash table of
+//!     16-byte slots: control u8, key length u8, 2 reserved, key offset u32, first glob u32,
+//!     glob count u32. The head filter lets a text whose start (end) no key shares skip every
+//!     probe: without it, a text is probed at each length in the bitmap, and each probe of a
+//!     large index is a page fault in a process that has not touched that page yet.
 //!     Each glob is indexed once, by its literal prefix (bytes before the first `*`/`?`) or
 //!     by its literal suffix (bytes after the last one), whichever is longer, cut to
 //!     MAX_KEY_LEN bytes. A text is looked up with each of its prefixes (suffixes) whose
@@ -50,13 +54,25 @@
 //! Table capacities are powers of two with a load factor of at most 3/4.
 
 pub(crate) const MAGIC: [u8; 8] = *b"TGPOL\0\0\x01";
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 pub(crate) const HEADER_LEN: usize = 128;
 pub(crate) const ENTRY_LEN: usize = 16;
 pub(crate) const DNS_SLOT_LEN: usize = 8;
 pub(crate) const EXACT_SLOT_LEN: usize = 8;
 pub(crate) const INDEX_SLOT_LEN: usize = 16;
 pub(crate) const BITMAP_LEN: usize = 32;
+/// The glob index head filter: bytes, and how many leading (trailing) key bytes it covers.
+pub(crate) const HEAD_FILTER_LEN: usize = 64;
+pub(crate) const HEAD_KEY_LEN: usize = 4;
+/// Bytes in front of a glob index's hash table.
+pub(crate) const INDEX_LEADING_LEN: usize = BITMAP_LEN + HEAD_FILTER_LEN;
+
+/// The head filter bit of a hash: bits the table does not use for the home slot (low bits)
+/// or the control byte (top byte).
+#[inline]
+pub(crate) const fn head_bit(h: u64) -> usize {
+    ((h >> 40) as usize) & (HEAD_FILTER_LEN * 8 - 1)
+}
 /// Longest glob index key (the bitmap has one bit per length 0..=255).
 #[cfg(feature = "compile")]
 pub(crate) const MAX_KEY_LEN: usize = 255;

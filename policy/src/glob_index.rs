@@ -3,7 +3,10 @@
 //! text are matched, so the cost follows the text's length, not the number of globs.
 
 use crate::decision::Verdict;
-use crate::format::{BITMAP_LEN, ENTRY_LEN, INDEX_SLOT_LEN, Pool, u32_at};
+use crate::format::{
+    BITMAP_LEN, ENTRY_LEN, HEAD_FILTER_LEN, HEAD_KEY_LEN, INDEX_LEADING_LEN, INDEX_SLOT_LEN, Pool,
+    head_bit, u32_at,
+};
 use crate::glob;
 use crate::hash::Hasher;
 use crate::table::Table;
@@ -48,8 +51,8 @@ impl GlobSet {
         Ok(GlobSet {
             globs,
             count,
-            prefix: Table::at(blob, prefix, INDEX_SLOT_LEN, BITMAP_LEN)?,
-            suffix: Table::at(blob, suffix, INDEX_SLOT_LEN, BITMAP_LEN)?,
+            prefix: Table::at(blob, prefix, INDEX_SLOT_LEN, INDEX_LEADING_LEN)?,
+            suffix: Table::at(blob, suffix, INDEX_SLOT_LEN, INDEX_LEADING_LEN)?,
         })
     }
 
@@ -83,17 +86,34 @@ impl GlobSet {
         if index.is_empty() {
             return;
         }
-        let at = index.leading(BITMAP_LEN);
-        let Some(bitmap) = blob.get(at..at + BITMAP_LEN) else {
+        let at = index.leading(INDEX_LEADING_LEN);
+        let Some(leading) = blob.get(at..at + INDEX_LEADING_LEN) else {
             return;
         };
+        let (bitmap, heads) = leading.split_at(BITMAP_LEN);
         let Some(top) = bitmap.iter().rposition(|&b| b != 0) else {
             return;
         };
+        let has_head = |h: u64| {
+            let bit = head_bit(h);
+            heads
+                .get(bit / 8)
+                .is_some_and(|b| b & (1 << (bit % 8)) != 0)
+        };
+        debug_assert_eq!(heads.len(), HEAD_FILTER_LEN);
         let longest = (top * 8 + 7 - bitmap[top].leading_zeros() as usize).min(text.len());
         let mut h = Hasher::new();
+        // Whether some key of HEAD_KEY_LEN bytes or more starts (ends) like the text.
+        let mut long_head = true;
         for i in 0..=longest {
-            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            if i == HEAD_KEY_LEN {
+                long_head = has_head(h.finish());
+            }
+            if i >= HEAD_KEY_LEN && !long_head {
+                // No longer key shares the text's head: nothing left to probe.
+                return;
+            }
+            if bitmap[i / 8] & (1 << (i % 8)) != 0 && (i >= HEAD_KEY_LEN || has_head(h.finish())) {
                 let key = if suffix {
                     &text[text.len() - i..]
                 } else {
@@ -182,7 +202,9 @@ pub(crate) mod build {
     use std::collections::BTreeMap;
 
     use crate::decision::Verdict;
-    use crate::format::{BITMAP_LEN, ENTRY_LEN, INDEX_SLOT_LEN, MAX_KEY_LEN};
+    use crate::format::{
+        BITMAP_LEN, ENTRY_LEN, HEAD_FILTER_LEN, HEAD_KEY_LEN, INDEX_SLOT_LEN, MAX_KEY_LEN, head_bit,
+    };
     use crate::glob;
     use crate::hash;
     use crate::table;
@@ -231,22 +253,27 @@ pub(crate) mod build {
             }
         }
         let [prefix_keys, suffix_keys] = index_keys;
-        let prefix = index(&prefix_keys, hash::prefix_hash, intern);
-        let suffix = index(&suffix_keys, hash::suffix_hash, intern);
+        let prefix = index(&prefix_keys, hash::prefix_hash, prefix_head, intern);
+        let suffix = index(&suffix_keys, hash::suffix_hash, suffix_head, intern);
         [(array, count), prefix, suffix]
     }
 
-    /// One index: the key-length bitmap, then the table of (key, first glob, count).
+    /// One index: the key-length bitmap, the head filter, then the table of (key, first
+    /// glob, count).
     fn index(
         keys: &[(&[u8], usize, usize)],
         hash: fn(&[u8]) -> u64,
+        head: fn(&[u8], usize) -> &[u8],
         intern: &mut impl FnMut(&[u8]) -> u32,
     ) -> (Vec<u8>, usize) {
         let mut bitmap = vec![0u8; BITMAP_LEN];
+        let mut heads = vec![0u8; HEAD_FILTER_LEN];
         let entries: Vec<(u64, [u8; INDEX_SLOT_LEN])> = keys
             .iter()
             .map(|&(key, first, count)| {
                 bitmap[key.len() / 8] |= 1 << (key.len() % 8);
+                let bit = head_bit(hash(head(key, HEAD_KEY_LEN)));
+                heads[bit / 8] |= 1 << (bit % 8);
                 // Control byte (set by the table), key length, 2 reserved, key offset,
                 // first glob, glob count.
                 let mut slot = [0u8; INDEX_SLOT_LEN];
@@ -258,7 +285,18 @@ pub(crate) mod build {
             })
             .collect();
         let (table, count) = table::build(&entries);
+        bitmap.extend_from_slice(&heads);
         bitmap.extend_from_slice(&table);
         (bitmap, count)
+    }
+
+    /// The first `n` bytes of a prefix key (all of a shorter one).
+    fn prefix_head(key: &[u8], n: usize) -> &[u8] {
+        &key[..n.min(key.len())]
+    }
+
+    /// The last `n` bytes of a suffix key (all of a shorter one).
+    fn suffix_head(key: &[u8], n: usize) -> &[u8] {
+        &key[key.len().saturating_sub(n)..]
     }
 }

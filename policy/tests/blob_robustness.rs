@@ -85,10 +85,16 @@ fn wrong_magic_is_not_a_policy() {
 #[test]
 fn future_format_is_unsupported() {
     let mut blob = real_blob();
-    blob[8..12].copy_from_slice(&2u32.to_le_bytes());
+    blob[8..12].copy_from_slice(&3u32.to_le_bytes());
     assert_eq!(
         PolicyView::open(&blob).unwrap_err(),
-        ViewError::UnsupportedFormat(2)
+        ViewError::UnsupportedFormat(3)
+    );
+    // Format 1 (before the glob index head filter) is refused too, not misread.
+    blob[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(
+        PolicyView::open(&blob).unwrap_err(),
+        ViewError::UnsupportedFormat(1)
     );
 }
 

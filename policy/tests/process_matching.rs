@@ -266,3 +266,28 @@ fn empty_and_dot_file_names_are_errors() {
     assert!(process_rule_error("").contains("empty pattern"));
     assert!(process_rule_error("..").contains("is not a file name"));
 }
+
+/// The glob indexes skip probing when no key starts (or ends) like the text; keys shorter
+/// than the filter's head, and texts sharing only part of a head, must still match.
+#[test]
+fn glob_index_head_filter_keeps_every_match() {
+    let p = policy(
+        "[process]\ndefault = \"allow\"\ndeny = [\"/srv/job*/run\", \"/a*\", \"/srv/x?\", \"*.sh\", \"x*\", \"*-v2\"]\n",
+    );
+    let c = p.compile();
+    let view = c.view();
+    let denied =
+        |path: &str| view.decide_process(path.as_bytes()).verdict == guard_policy::Verdict::Deny;
+    assert!(denied("/srv/job12/run"));
+    assert!(denied("/ab"));
+    assert!(!denied("/ab/c"));
+    assert!(denied("/a"));
+    assert!(denied("/srv/xy"));
+    assert!(denied("/usr/bin/deploy.sh"));
+    assert!(denied("/usr/bin/xtool"));
+    assert!(denied("/opt/tool-v2"));
+    assert!(!denied("/srv/jo"));
+    assert!(!denied("/usr/bin/true"));
+    assert!(!denied("/sr/job1/run"));
+    assert!(!denied("/usr/bin/tool-v3"));
+}
