@@ -47,6 +47,7 @@ fn init() {
         return;
     }
     real::resolve_launch();
+    policy::prepare();
     // SAFETY: only this thread writes, and nobody reads before READY.
     let cfg = unsafe { &mut *CONFIG.0.get() };
     let mut exe = Buf::<1024>::new();

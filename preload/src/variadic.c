@@ -17,9 +17,11 @@
 typedef int (*exec_fn)(const char *, char *const *);
 typedef int (*exec_env_fn)(const char *, char *const *, char *const *);
 
-static exec_fn g_execl;
-static exec_env_fn g_execle;
-static exec_fn g_execlp;
+/* In .data, not .bss: next to the real-function pointers the loader writes when it relocates
+ * the library, so registering these costs no page fault of its own. */
+static exec_fn g_execl __attribute__((section(".data")));
+static exec_env_fn g_execle __attribute__((section(".data")));
+static exec_fn g_execlp __attribute__((section(".data")));
 
 __attribute__((visibility("hidden"))) void
 guard_preload_register_variadic(exec_fn execl_fn, exec_env_fn execle_fn, exec_fn execlp_fn)

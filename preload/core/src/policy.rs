@@ -32,17 +32,54 @@ impl Record {
     }
 }
 
-static CURRENT: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
-
 const RECORD_PAGE: usize = 4096;
+
+/// A policy up to this size is read into the process's own memory the first time, instead of
+/// mapped. That saves the mapping's system calls in every new process, and pages a process
+/// has written are shared with its `fork` children (their entries are copied at `fork`), while
+/// a file mapping's pages fault again in each child. Bigger policies (or a second one, after
+/// a reload) are mapped: their cost must not grow with their size.
+const INLINE_CAP: usize = 64 * 1024;
+
+/// All of this module's mutable state, in one place: laid out together, the fields a
+/// process writes first share a page (with the start of a small inline policy), where
+/// separate statics scattered by the linker cost a page fault each, two when read first.
+#[repr(C)]
+struct State {
+    /// Written once by [`prepare`], for its side effect on the page.
+    prepared: AtomicBool,
+    /// The record decisions use.
+    current: AtomicPtr<Record>,
+    /// When the file was last checked (CLOCK_MONOTONIC_COARSE, milliseconds; 0 = never).
+    last_check_ms: AtomicU64,
+    /// The first record of a process lives in `first` (no page to map for the common case
+    /// of a policy that never changes during the process's life); handed out once.
+    first_taken: AtomicBool,
+    /// `inline` handed out (once).
+    inline_taken: AtomicBool,
+    first: UnsafeCell<MaybeUninit<Record>>,
+    inline: UnsafeCell<[MaybeUninit<u8>; INLINE_CAP]>,
+}
+
+// SAFETY: `first` and `inline` are each written once, by the thread that took them
+// (`first_taken`, `inline_taken`), before the record pointing at them is published through
+// `current` (Release); read-only afterwards. The rest are atomics.
+unsafe impl Sync for State {}
+
+static STATE: State = State {
+    prepared: AtomicBool::new(false),
+    current: AtomicPtr::new(ptr::null_mut()),
+    last_check_ms: AtomicU64::new(0),
+    first_taken: AtomicBool::new(false),
+    inline_taken: AtomicBool::new(false),
+    first: UnsafeCell::new(MaybeUninit::uninit()),
+    inline: UnsafeCell::new([const { MaybeUninit::uninit() }; INLINE_CAP]),
+};
 
 /// How long a name lookup may decide with the mapped policy before checking the file again.
 /// A `stat` costs a syscall (1.5 µs under gVisor), which would be most of a lookup's budget;
 /// launches always check.
 const RECHECK_MS: u64 = 100;
-
-/// When the file was last checked (CLOCK_MONOTONIC_COARSE, milliseconds; 0 = never).
-static LAST_CHECK_MS: AtomicU64 = AtomicU64::new(0);
 
 fn coarse_ms() -> u64 {
     let mut ts = libc::timespec {
@@ -56,25 +93,33 @@ fn coarse_ms() -> u64 {
         .wrapping_add(ts.tv_nsec as u64 / 1_000_000)
 }
 
+/// Makes this module's state page writable before its first use, from a new process's
+/// constructor. Its first access would otherwise be a read (the kernel maps the shared zero
+/// page), and the first write right after another fault to replace it; a store first is one
+/// fault. Not for `fork` children, where it would copy a page the parent shares with them.
+pub fn prepare() {
+    STATE.prepared.store(true, Ordering::Relaxed);
+}
+
 /// The policy mapped last, without looking at the file again (for a second decision right
 /// after one that did).
 pub fn current_unchecked() -> Option<PolicyView<'static>> {
     // SAFETY: records are published fully initialised and never freed.
-    unsafe { CURRENT.load(Ordering::Acquire).as_ref() }.and_then(Record::view)
+    unsafe { STATE.current.load(Ordering::Acquire).as_ref() }.and_then(Record::view)
 }
 
 /// [`current`], but without checking the file again when it was checked less than
 /// [`RECHECK_MS`] ago (for name lookups, which are frequent and cheap).
 pub fn recent(bin: &CStr) -> Option<PolicyView<'static>> {
     let now = coarse_ms().max(1);
-    let last = LAST_CHECK_MS.load(Ordering::Relaxed);
+    let last = STATE.last_check_ms.load(Ordering::Relaxed);
     if last != 0 && now.wrapping_sub(last) < RECHECK_MS {
         // SAFETY: records are published fully initialised and never freed.
-        if let Some(rec) = unsafe { CURRENT.load(Ordering::Acquire).as_ref() } {
+        if let Some(rec) = unsafe { STATE.current.load(Ordering::Acquire).as_ref() } {
             return rec.view();
         }
     }
-    LAST_CHECK_MS.store(now, Ordering::Relaxed);
+    STATE.last_check_ms.store(now, Ordering::Relaxed);
     current(bin)
 }
 
@@ -85,7 +130,7 @@ pub fn recent(bin: &CStr) -> Option<PolicyView<'static>> {
 /// Launch decisions use this (a `stat` per launch is noise next to an exec); it does not read
 /// the clock, whose first use faults in the vDSO data page of every new process.
 pub fn current(bin: &CStr) -> Option<PolicyView<'static>> {
-    let cur = CURRENT.load(Ordering::Acquire);
+    let cur = STATE.current.load(Ordering::Acquire);
     // SAFETY: records are published fully initialised and never freed.
     let cur_ref = unsafe { cur.as_ref() };
     if let Some(rec) = cur_ref {
@@ -100,7 +145,10 @@ pub fn current(bin: &CStr) -> Option<PolicyView<'static>> {
     let Some(new) = map(bin) else {
         return cur_ref.and_then(Record::view);
     };
-    match CURRENT.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+    match STATE
+        .current
+        .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+    {
         // SAFETY: `new` was initialised by `map` and is now published for good.
         Ok(_) => unsafe { (*new).view() },
         Err(other) => {
@@ -113,18 +161,10 @@ pub fn current(bin: &CStr) -> Option<PolicyView<'static>> {
     }
 }
 
-/// The first record of a process lives here (no page to map for the common case of a
-/// policy that never changes during the process's life).
-struct FirstRecord(UnsafeCell<MaybeUninit<Record>>);
-// SAFETY: handed out once (FIRST_TAKEN), written before it is published.
-unsafe impl Sync for FirstRecord {}
-static FIRST: FirstRecord = FirstRecord(UnsafeCell::new(MaybeUninit::uninit()));
-static FIRST_TAKEN: AtomicBool = AtomicBool::new(false);
-
 /// Room for one record: the static slot the first time, an anonymous page afterwards.
 fn record_slot() -> Option<*mut Record> {
-    if !FIRST_TAKEN.swap(true, Ordering::AcqRel) {
-        return Some(FIRST.0.get().cast());
+    if !STATE.first_taken.swap(true, Ordering::AcqRel) {
+        return Some(STATE.first.get().cast());
     }
     // SAFETY: an anonymous private mapping, checked below.
     let page = unsafe {
@@ -140,34 +180,17 @@ fn record_slot() -> Option<*mut Record> {
     (page != libc::MAP_FAILED).then_some(page.cast())
 }
 
-/// A policy up to this size is read into the process's own memory the first time, instead of
-/// mapped. That saves the mapping's system calls in every new process, and pages a process
-/// has written are shared with its `fork` children (their entries are copied at `fork`), while
-/// a file mapping's pages fault again in each child. Bigger policies (or a second one, after
-/// a reload) are mapped: their cost must not grow with their size.
-const INLINE_CAP: usize = 64 * 1024;
-
-#[repr(C, align(16))]
-struct InlineBlob(UnsafeCell<[MaybeUninit<u8>; INLINE_CAP]>);
-// SAFETY: written once, by the thread that took it (INLINE_TAKEN), before the record that
-// points at it is published; read-only afterwards.
-unsafe impl Sync for InlineBlob {}
-static INLINE: InlineBlob = InlineBlob(UnsafeCell::new(
-    [const { MaybeUninit::uninit() }; INLINE_CAP],
-));
-static INLINE_TAKEN: AtomicBool = AtomicBool::new(false);
-
 fn is_inline(blob: *const u8) -> bool {
-    ptr::eq(blob, INLINE.0.get().cast::<u8>())
+    ptr::eq(blob, STATE.inline.get().cast::<u8>())
 }
 
 /// Reads all `len` bytes of `fd` into the inline buffer, if it is free and big enough.
 fn read_inline(fd: &sys::Fd, len: usize) -> Option<*const u8> {
-    if len > INLINE_CAP || INLINE_TAKEN.swap(true, Ordering::AcqRel) {
+    if len > INLINE_CAP || STATE.inline_taken.swap(true, Ordering::AcqRel) {
         return None;
     }
     // SAFETY: taken by this thread alone (INLINE_TAKEN) and not yet published.
-    let buf = unsafe { &mut *INLINE.0.get() };
+    let buf = unsafe { &mut *STATE.inline.get() };
     let mut done = 0;
     while done < len {
         let n = fd.pread(buf.get_mut(done..len)?, done).ok()?;
@@ -232,7 +255,7 @@ unsafe fn discard(record: *mut Record) {
             sys::unmap(blob, (*record).len);
         }
         // The static first slot is simply never used again.
-        if record != FIRST.0.get().cast::<Record>() {
+        if record != STATE.first.get().cast::<Record>() {
             libc::munmap(record.cast(), RECORD_PAGE);
         }
     }
