@@ -198,8 +198,10 @@ impl Writer {
         }
         let path_table = self.exact_table(paths);
         let name_table = self.exact_table(names);
-        let [path_globs, path_prefix, path_suffix] = self.glob_set(&path_globs.items);
-        let [name_globs, name_prefix, name_suffix] = self.glob_set(&name_globs.items);
+        let ([path_globs, path_prefix, path_suffix], path_filters) =
+            self.glob_set(&path_globs.items);
+        let ([name_globs, name_prefix, name_suffix], name_filters) =
+            self.glob_set(&name_globs.items);
         let pool = std::mem::take(&mut self.pool);
         let pool = Section {
             count: pool.len(),
@@ -207,6 +209,10 @@ impl Writer {
         };
 
         let mut out = vec![0u8; HEADER_LEN];
+        for filters in path_filters.iter().chain(&name_filters) {
+            out.extend_from_slice(filters);
+        }
+        debug_assert_eq!(out.len(), HEADER_LEN + FILTERS_LEN);
         for (at, section) in [
             (OFF_DNS_TABLE, dns_table),
             (OFF_PATH_TABLE, path_table),
@@ -244,10 +250,13 @@ impl Writer {
     }
 
     /// A glob array and its two indexes (see [`crate::glob_index`]).
-    fn glob_set(&mut self, globs: &[(&str, Verdict)]) -> [Section; 3] {
+    fn glob_set(&mut self, globs: &[(&str, Verdict)]) -> ([Section; 3], [Vec<u8>; 2]) {
         let mut intern = |bytes: &[u8]| self.intern(bytes);
-        glob_index::build::glob_set(globs, &mut intern)
-            .map(|(bytes, count)| Section { bytes, count })
+        let (sections, filters) = glob_index::build::glob_set(globs, &mut intern);
+        (
+            sections.map(|(bytes, count)| Section { bytes, count }),
+            filters,
+        )
     }
 
     /// One slot per base name, holding both its exact and its wildcard verdict.

@@ -22,6 +22,11 @@
 //! 108  name-glob suffix index offset u32, capacity u32
 //! 116  string pool            offset u32, length u32
 //! 124  reserved u32
+//! glob index filters (FILTERS_LEN = 4 x 96 bytes), right after the header, in the order
+//!     path-glob prefix, path-glob suffix, name-glob prefix, name-glob suffix: each index's
+//!     key-length bitmap and head filter (see below). Kept next to the header, which every
+//!     decision reads anyway, rather than in front of each index's table: a decision then
+//!     touches no page for them of its own.
 //!
 //! Every hash table section is `capacity` fixed-size slots whose first byte is a control
 //! byte (0 = empty slot, else 8 bits of the key's hash); see [`crate::table`].
@@ -36,11 +41,11 @@
 //!     3 reserved. Globs are grouped in buckets (consecutive entries); inside a bucket sorted
 //!     by literal count (descending), then verdict (deny first), so a bucket's first match is
 //!     its best.
-//! glob index: a 32-byte bitmap of the key lengths present (bit i = some key has length i),
-//!     a 64-byte head filter (bit `head_bit(h)` set for the hash h of each key's first
-//!     min(HEAD_KEY_LEN, length) bytes, hashed the way the key is), then a hash table of
-//!     16-byte slots: control u8, key length u8, 2 reserved, key offset u32, first glob u32,
-//!     glob count u32. The head filter lets a text whose start (end) no key shares skip every
+//! glob index: its filters (in the block after the header) are a 32-byte bitmap of the key
+//!     lengths present (bit i = some key has length i) and a 64-byte head filter (bit
+//!     `head_bit(h)` set for the hash h of each key's first min(HEAD_KEY_LEN, length) bytes,
+//!     hashed the way the key is); its section is a hash table of 16-byte slots: control
+//!     u8, key length u8, 2 reserved, key offset u32, first glob u32, glob count u32. The head filter lets a text whose start (end) no key shares skip every
 //!     probe: without it, a text is probed at each length in the bitmap, and each probe of a
 //!     large index is a page fault in a process that has not touched that page yet.
 //!     Each glob is indexed once, by its literal prefix (bytes before the first `*`/`?`) or
@@ -64,8 +69,15 @@ pub(crate) const BITMAP_LEN: usize = 32;
 /// The glob index head filter: bytes, and how many leading (trailing) key bytes it covers.
 pub(crate) const HEAD_FILTER_LEN: usize = 64;
 pub(crate) const HEAD_KEY_LEN: usize = 4;
-/// Bytes in front of a glob index's hash table.
+/// One glob index's filters: its length bitmap, then its head filter.
 pub(crate) const INDEX_LEADING_LEN: usize = BITMAP_LEN + HEAD_FILTER_LEN;
+/// The filters of the four glob indexes, right after the header.
+pub(crate) const FILTERS_LEN: usize = 4 * INDEX_LEADING_LEN;
+/// Where the filters of glob index `k` (0 path prefix, 1 path suffix, 2 name prefix,
+/// 3 name suffix) start.
+pub(crate) const fn filters_at(k: usize) -> usize {
+    HEADER_LEN + k * INDEX_LEADING_LEN
+}
 
 /// The head filter bit of a hash: bits the table does not use for the home slot (low bits)
 /// or the control byte (top byte).

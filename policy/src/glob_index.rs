@@ -19,6 +19,9 @@ pub(crate) struct GlobSet {
     count: usize,
     prefix: Table,
     suffix: Table,
+    /// Where each index's filters start (see [`crate::format::filters_at`]).
+    prefix_filters: usize,
+    suffix_filters: usize,
 }
 
 /// The best match so far: (literal count, verdict, pattern).
@@ -30,15 +33,26 @@ impl GlobSet {
         count: 0,
         prefix: Table::EMPTY,
         suffix: Table::EMPTY,
+        prefix_filters: 0,
+        suffix_filters: 0,
     };
 
-    /// From the header fields of the array and its two indexes.
+    /// From the header fields of the array and its two indexes, and where their filters are.
     pub(crate) fn at(
         blob: &[u8],
         array: usize,
         prefix: usize,
         suffix: usize,
+        filters: [usize; 2],
     ) -> Result<GlobSet, ViewError> {
+        for at in filters {
+            if at
+                .checked_add(INDEX_LEADING_LEN)
+                .is_none_or(|end| end > blob.len())
+            {
+                return Err(ViewError::Truncated);
+            }
+        }
         let globs = u32_at(blob, array).ok_or(ViewError::Truncated)? as usize;
         let count = u32_at(blob, array + 4).ok_or(ViewError::Truncated)? as usize;
         match count
@@ -51,8 +65,10 @@ impl GlobSet {
         Ok(GlobSet {
             globs,
             count,
-            prefix: Table::at(blob, prefix, INDEX_SLOT_LEN, INDEX_LEADING_LEN)?,
-            suffix: Table::at(blob, suffix, INDEX_SLOT_LEN, INDEX_LEADING_LEN)?,
+            prefix: Table::at(blob, prefix, INDEX_SLOT_LEN, 0)?,
+            suffix: Table::at(blob, suffix, INDEX_SLOT_LEN, 0)?,
+            prefix_filters: filters[0],
+            suffix_filters: filters[1],
         })
     }
 
@@ -67,8 +83,22 @@ impl GlobSet {
             return None;
         }
         let mut best: Best<'a> = None;
-        self.walk(blob, pool, self.prefix, text, false, &mut best);
-        self.walk(blob, pool, self.suffix, text, true, &mut best);
+        self.walk(
+            blob,
+            pool,
+            (self.prefix, self.prefix_filters),
+            text,
+            false,
+            &mut best,
+        );
+        self.walk(
+            blob,
+            pool,
+            (self.suffix, self.suffix_filters),
+            text,
+            true,
+            &mut best,
+        );
         best.map(|(_, v, p)| (v, p))
     }
 
@@ -78,7 +108,7 @@ impl GlobSet {
         &self,
         blob: &'a [u8],
         pool: Pool<'a>,
-        index: Table,
+        (index, at): (Table, usize),
         text: &[u8],
         suffix: bool,
         best: &mut Best<'a>,
@@ -86,7 +116,6 @@ impl GlobSet {
         if index.is_empty() {
             return;
         }
-        let at = index.leading(INDEX_LEADING_LEN);
         let Some(leading) = blob.get(at..at + INDEX_LEADING_LEN) else {
             return;
         };
@@ -212,11 +241,16 @@ pub(crate) mod build {
     /// The globs sharing one index key: (literal count, verdict, pattern).
     type Bucket<'p> = Vec<(usize, Verdict, &'p str)>;
 
+    /// A section's bytes and its count (or capacity).
+    pub(crate) type Built = (Vec<u8>, usize);
+
     /// `intern` puts bytes into the string pool and returns their offset.
+    /// The glob array and the two index tables (bytes, count or capacity), and the two
+    /// indexes' filters (which go after the header).
     pub(crate) fn glob_set(
         globs: &[(&str, Verdict)],
         intern: &mut impl FnMut(&[u8]) -> u32,
-    ) -> [(Vec<u8>, usize); 3] {
+    ) -> ([Built; 3], [Vec<u8>; 2]) {
         // (is suffix key, key) -> globs, each bucket sorted best first.
         let mut buckets: BTreeMap<(bool, &[u8]), Bucket> = BTreeMap::new();
         for &(pattern, v) in globs {
@@ -253,19 +287,22 @@ pub(crate) mod build {
             }
         }
         let [prefix_keys, suffix_keys] = index_keys;
-        let prefix = index(&prefix_keys, hash::prefix_hash, prefix_head, intern);
-        let suffix = index(&suffix_keys, hash::suffix_hash, suffix_head, intern);
-        [(array, count), prefix, suffix]
+        let (prefix_filters, prefix) = index(&prefix_keys, hash::prefix_hash, prefix_head, intern);
+        let (suffix_filters, suffix) = index(&suffix_keys, hash::suffix_hash, suffix_head, intern);
+        (
+            [(array, count), prefix, suffix],
+            [prefix_filters, suffix_filters],
+        )
     }
 
-    /// One index: the key-length bitmap, the head filter, then the table of (key, first
-    /// glob, count).
+    /// One index: its filters (the key-length bitmap and the head filter), and its table of
+    /// (key, first glob, count) with the table's capacity.
     fn index(
         keys: &[(&[u8], usize, usize)],
         hash: fn(&[u8]) -> u64,
         head: fn(&[u8], usize) -> &[u8],
         intern: &mut impl FnMut(&[u8]) -> u32,
-    ) -> (Vec<u8>, usize) {
+    ) -> (Vec<u8>, Built) {
         let mut bitmap = vec![0u8; BITMAP_LEN];
         let mut heads = vec![0u8; HEAD_FILTER_LEN];
         let entries: Vec<(u64, [u8; INDEX_SLOT_LEN])> = keys
@@ -286,8 +323,7 @@ pub(crate) mod build {
             .collect();
         let (table, count) = table::build(&entries);
         bitmap.extend_from_slice(&heads);
-        bitmap.extend_from_slice(&table);
-        (bitmap, count)
+        (bitmap, (table, count))
     }
 
     /// The first `n` bytes of a prefix key (all of a shorter one).

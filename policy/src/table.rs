@@ -66,11 +66,6 @@ impl Table {
         }
     }
 
-    /// Where the section's leading `skip` bytes start (the glob index keeps a bitmap there).
-    pub(crate) fn leading(&self, skip: usize) -> usize {
-        self.slots.saturating_sub(skip)
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
         self.cap == 0
     }

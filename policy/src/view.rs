@@ -154,12 +154,14 @@ impl<'a> PolicyView<'a> {
                 OFF_PATH_GLOBS,
                 OFF_PATH_PREFIX_INDEX,
                 OFF_PATH_SUFFIX_INDEX,
+                [filters_at(0), filters_at(1)],
             )?,
             name_globs: GlobSet::at(
                 blob,
                 OFF_NAME_GLOBS,
                 OFF_NAME_PREFIX_INDEX,
                 OFF_NAME_SUFFIX_INDEX,
+                [filters_at(2), filters_at(3)],
             )?,
             pool: Pool(pool),
         })
