@@ -1,34 +1,60 @@
 #!/usr/bin/env bash
-# Process launch cost of the preload shim: 2,000 fork+execve of /bin/true with no preload,
-# with an empty preloaded library, with the shim and a 100,000-rule policy, and with the shim
-# and an empty policy, in one hyperfine run; then the resident memory the shim adds.
+# Process launch cost of the preload shim: fork+execve of /bin/true from a C driver with no
+# preload, with an empty preloaded library (what any LD_PRELOAD costs: the loader's own work),
+# with the shim and a typical policy (bench/preload/typical-policy.toml, 60 rules), and with
+# the shim and a 100,000-rule policy; then the resident memory the shim adds.
 #
-# Usage: bench/exec.sh [LAUNCHES]   (default 2000; SKIP_DIST=1 reuses the dist layout)
+# The variants run in interleaved rounds (bench/preload/interleave.py): each round runs every
+# variant once, so load on the machine hits all of them alike, and each figure is the median
+# over the rounds of CPU time (user+sys of the driver and its children) per launch.
+#
+# Usage: bench/exec.sh [LAUNCHES] [ROUNDS]   (defaults 2000 and 9; SKIP_DIST=1 reuses the
+# dist layout; GUARD_DIST=<dir> picks it)
 source "$(dirname "$0")/preload/common.sh"
 N="${1:-2000}"
+ROUNDS="${2:-9}"
 
-echo "## Process launch: $N x fork+execve /bin/true (policy.bin: $POLICY_BYTES bytes, 100,000 rules)"
+publish bench/preload/typical-policy.toml "$WORK/typical" 15397
+# The typical policy denies programs under /tmp (where $WORK is): the driver runs from the
+# target directory instead.
+DRIVER="$CARGO_TARGET_DIR/bench-preload/spawn_loop"
+mkdir -p "$(dirname "$DRIVER")" && cp "$WORK/spawn_loop" "$DRIVER"
+TYPICAL_ENV=(LD_PRELOAD="$SHIM" GUARD_POLICY="$WORK/typical/policy.json"
+    GUARD_EVENTS="$WORK/typical/events.sock" GUARD_CONTAINER=bench GUARD_FAIL=closed)
+# interleave.py takes a variant's environment as KEY=VALUE,KEY=VALUE.
+joined() { local IFS=,; echo "$*"; }
+
+echo "## Process launch: $N x fork+execve /bin/true, $ROUNDS interleaved rounds"
 echo
-hyperfine --warmup 2 --runs 15 --style none --export-json "$WORK/exec.json" \
-    -n none "$WORK/spawn_loop $N" \
-    -n empty-preload "env LD_PRELOAD=$WORK/libempty.so $WORK/spawn_loop $N" \
-    -n shim "env ${GUARD_ENV[*]} $WORK/spawn_loop $N" \
-    -n shim-empty-policy "env ${SMALL_ENV[*]} $WORK/spawn_loop $N" >/dev/null
-python3 - "$WORK/exec.json" "$N" <<'PY'
+echo "policy.bin: typical $(stat -c %s "$WORK/typical/policy.bin") bytes, 100,000 rules $POLICY_BYTES bytes"
+echo
+python3 bench/preload/interleave.py "$N" "$ROUNDS" "$DRIVER" \
+    none=- \
+    empty-preload="LD_PRELOAD=$WORK/libempty.so" \
+    shim="$(joined "${TYPICAL_ENV[@]}")" \
+    shim-100k="$(joined "${GUARD_ENV[@]}")" >"$WORK/exec.json"
+python3 - "$WORK/exec.json" <<'PY'
 import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-n = int(sys.argv[2])
-print("| run | wall, mean ± sd | wall, min | CPU (user+sys), mean | CPU per launch |")
-print("|---|---|---|---|---|")
-cpu = {k: r[k]["user"] + r[k]["system"] for k in r}
-for k in ("none", "empty-preload", "shim", "shim-empty-policy"):
+r = json.load(open(sys.argv[1]))
+labels = {
+    "none": "no preload",
+    "empty-preload": "empty preload",
+    "shim": "shim, typical policy (60 rules)",
+    "shim-100k": "shim, 100,000-rule policy",
+}
+print("| run | CPU per launch, median (q1–q3) | wall per launch, median |")
+print("|---|---|---|")
+for k, label in labels.items():
     x = r[k]
-    print(f"| {k} | {x['mean']*1e3:.0f} ms ± {x['stddev']*1e3:.0f} | {x['min']*1e3:.0f} ms | {cpu[k]*1e3:.0f} ms | {cpu[k]/n*1e6:.0f} µs |")
+    print(f"| {label} | {x['cpu_us']:.0f} µs ({x['cpu_q1']:.0f}–{x['cpu_q3']:.0f}) | {x['wall_us']:.0f} µs |")
 print()
-rows = [("wall, mean", {k: r[k]["mean"] for k in r}), ("wall, min", {k: r[k]["min"] for k in r}), ("CPU", cpu)]
-for label, v in rows:
-    s, e, z = v["shim"], v["empty-preload"], v["none"]
-    print(f"- by {label}: shim / empty preload **{s/e:.3f}x** (floor <= 1.10x), shim / no preload **{s/z:.3f}x** (floor <= 1.25x), {(s-e)/n*1e6:+.1f} µs per launch over the empty preload; the 100,000-rule policy costs {(s-v['shim-empty-policy'])/n*1e6:+.1f} µs per launch over an empty policy")
+e, z = r["empty-preload"]["cpu_us"], r["none"]["cpu_us"]
+for k in ("shim", "shim-100k"):
+    s = r[k]["cpu_us"]
+    print(f"- {labels[k]}: shim / empty preload **{s/e:.3f}x** (floor <= 1.10x), "
+          f"shim / no preload **{s/z:.3f}x** (floor <= 1.25x), {s-e:+.1f} µs per launch over the empty preload")
+print(f"- the 100,000-rule policy costs {r['shim-100k']['cpu_us'] - r['shim']['cpu_us']:+.1f} µs per launch "
+      f"over the typical one (budget 50 µs)")
 PY
 
 echo
@@ -46,6 +72,7 @@ rss() {
 }
 read -r plain plain_anon plain_file <<<"$(rss sleep 5)"
 read -r empty empty_anon empty_file <<<"$(rss env LD_PRELOAD="$WORK/libempty.so" sleep 5)"
+read -r typical typical_anon typical_file <<<"$(rss env "${TYPICAL_ENV[@]}" sleep 5)"
 read -r shim shim_anon shim_file <<<"$(rss env "${GUARD_ENV[@]}" sleep 5)"
 # The same with policy.bin on tmpfs (4 KiB pages), to separate the shim from the page cache.
 mkdir -p /dev/shm/guard-bench-$$ && cp "$WORK/run/policy.bin" "$WORK/run/policy.json" /dev/shm/guard-bench-$$/
@@ -55,7 +82,8 @@ echo "| run | VmRSS | RssAnon (private) | RssFile (shared page cache + code) |"
 echo "|---|---|---|---|"
 echo "| sleep | $plain KiB | $plain_anon KiB | $plain_file KiB |"
 echo "| sleep, empty preload | $empty KiB | $empty_anon KiB | $empty_file KiB |"
-echo "| sleep, shim (policy.bin on $(stat -f -c %T "$WORK/run")) | $shim KiB | $shim_anon KiB | $shim_file KiB |"
-echo "| sleep, shim (policy.bin on tmpfs) | $tmpfs KiB | $tmpfs_anon KiB | $tmpfs_file KiB |"
+echo "| sleep, shim, typical policy | $typical KiB | $typical_anon KiB | $typical_file KiB |"
+echo "| sleep, shim, 100,000 rules (policy.bin on $(stat -f -c %T "$WORK/run")) | $shim KiB | $shim_anon KiB | $shim_file KiB |"
+echo "| sleep, shim, 100,000 rules (policy.bin on tmpfs) | $tmpfs KiB | $tmpfs_anon KiB | $tmpfs_file KiB |"
 echo
-echo "added by the shim over the empty preload: VmRSS $((shim - empty)) KiB (policy on tmpfs: $((tmpfs - empty)) KiB), private memory $((shim_anon - empty_anon)) KiB (floor < 1024 KiB)"
+echo "added by the shim over the empty preload: typical policy VmRSS $((typical - empty)) KiB (private $((typical_anon - empty_anon)) KiB); 100,000 rules VmRSS $((shim - empty)) KiB (on tmpfs $((tmpfs - empty)) KiB), private $((shim_anon - empty_anon)) KiB (floor < 1024 KiB)"

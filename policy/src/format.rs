@@ -72,6 +72,7 @@ pub(crate) const HEAD_KEY_LEN: usize = 4;
 /// One glob index's filters: its length bitmap, then its head filter.
 pub(crate) const INDEX_LEADING_LEN: usize = BITMAP_LEN + HEAD_FILTER_LEN;
 /// The filters of the four glob indexes, right after the header.
+#[cfg(feature = "compile")]
 pub(crate) const FILTERS_LEN: usize = 4 * INDEX_LEADING_LEN;
 /// Where the filters of glob index `k` (0 path prefix, 1 path suffix, 2 name prefix,
 /// 3 name suffix) start.
