@@ -9,6 +9,11 @@ fn main() {
         .flag("-fvisibility=hidden")
         .warnings(true)
         .compile("guard_variadic");
+    // Nothing in the Rust code refers to variadic.c (it calls into Rust, not the other way),
+    // so its archive member would be left out of the link: ask for its three hooks by name.
+    for hook in ["execl", "execle", "execlp"] {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--undefined={hook}");
+    }
     let map = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks.map");
     println!(
         "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",

@@ -277,29 +277,26 @@ pub unsafe extern "C" fn execveat(
 }
 
 // The variadic `execl`, `execle` and `execlp` are defined in `variadic.c` (C-variadic
-// definitions are not stable Rust); it collects the arguments and calls back through this
-// table, which is not exported.
-unsafe extern "C" {
-    fn guard_preload_register_variadic(
-        execl: unsafe extern "C" fn(*const c_char, Argv) -> c_int,
-        execle: unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int,
-        execlp: unsafe extern "C" fn(*const c_char, Argv) -> c_int,
-    );
-}
+// definitions are not stable Rust); they collect the arguments and call these. `hooks.map`
+// keeps them out of the exported symbols.
 
-unsafe extern "C" fn variadic_execl(path: *const c_char, argv: Argv) -> c_int {
+/// # Safety
+/// C ABI: arguments as for `execv(3)`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn guard_variadic_execl(path: *const c_char, argv: Argv) -> c_int {
     do_execve("execl", path, argv, sys::environ())
 }
 
-unsafe extern "C" fn variadic_execle(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+/// # Safety
+/// C ABI: arguments as for `execve(2)`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn guard_variadic_execle(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     do_execve("execle", path, argv, envp)
 }
 
-unsafe extern "C" fn variadic_execlp(file: *const c_char, argv: Argv) -> c_int {
+/// # Safety
+/// C ABI: arguments as for `execvp(3)`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn guard_variadic_execlp(file: *const c_char, argv: Argv) -> c_int {
     do_execvpe("execlp", file, argv, sys::environ())
-}
-
-pub fn register_variadic() {
-    // SAFETY: stores three function pointers in the C file's table.
-    unsafe { guard_preload_register_variadic(variadic_execl, variadic_execle, variadic_execlp) }
 }

@@ -61,7 +61,6 @@ fn init() {
     let vars = GuardVars::scan(sys::environ());
     cfg.load(&|key| vars.get(key));
     cfg.set_self_lib(own_path());
-    crate::exec::register_variadic();
     STATE.store(READY, Ordering::Release);
 }
 

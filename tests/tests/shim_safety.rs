@@ -344,11 +344,15 @@ fn thirty_two_threads_launching_and_resolving() {
 }
 
 /// A preloaded library whose constructor runs before the shim's (later in `LD_PRELOAD`, so
-/// initialised first) and launches a denied program and resolves a denied name.
+/// initialised first) and launches a denied program (`system`, and the variadic `execl` in a
+/// child) and resolves a denied name.
 const EARLY_PRELOAD_C: &str = r#"
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 __attribute__((constructor)) static void early(void) {
     const char *prog = getenv("EARLY_PROG");
     if (!prog) return;
@@ -356,7 +360,14 @@ __attribute__((constructor)) static void early(void) {
     struct addrinfo *r;
     int gai = getaddrinfo("blocked.guard.test", "80", NULL, &r);
     int rc = system(prog);
-    fprintf(stderr, "early gai=%d system=%d\n", gai, rc);
+    int st = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(prog, prog, (char *)0);
+        _exit(errno == EACCES ? 77 : 78);
+    }
+    waitpid(pid, &st, 0);
+    fprintf(stderr, "early gai=%d system=%d execl=%d\n", gai, rc, WEXITSTATUS(st));
 }
 "#;
 
@@ -399,7 +410,7 @@ fn hooks_work_before_the_shim_constructor_ran() {
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "early gai={} system={}",
+            "early gai={} system={} execl=77",
             libc::EAI_NONAME,
             126 << 8
         )),
