@@ -196,8 +196,19 @@ impl Writer {
             let e = map.entry(pattern, v);
             *e = (*e).max(v);
         }
-        let path_table = self.exact_table(paths);
-        let name_table = self.exact_table(names);
+        // The file-name table also marks the file name of every exact path rule (see
+        // crate::format): a decision then probes the paths table only for file names that
+        // some path rule ends in.
+        let mut name_slots: Merged<u8> = Merged::default();
+        for &(name, v) in &names.items {
+            *name_slots.entry(name, v as u8) = v as u8;
+        }
+        for &(path, _) in &paths.items {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            *name_slots.entry(file, NO_NAME_RULE) |= NAME_HAS_PATHS;
+        }
+        let path_table = self.exact_table(paths.items.iter().map(|&(k, v)| (k, v as u8)));
+        let name_table = self.exact_table(name_slots.items.iter().copied());
         let ([path_globs, path_prefix, path_suffix], path_filters) =
             self.glob_set(&path_globs.items);
         let ([name_globs, name_prefix, name_suffix], name_filters) =
@@ -310,13 +321,12 @@ impl Writer {
     }
 
     /// An exact-match table (paths or file names).
-    fn exact_table(&mut self, keys: Merged<Verdict>) -> Section {
+    /// An exact table of (key, verdict byte) entries.
+    fn exact_table<'p>(&mut self, keys: impl Iterator<Item = (&'p str, u8)>) -> Section {
         let entries: Vec<(u64, [u8; EXACT_SLOT_LEN])> = keys
-            .items
-            .iter()
             .map(|(key, v)| {
                 // Control byte (set by the table), verdict, length, offset.
-                let mut slot = [0, *v as u8, 0, 0, 0, 0, 0, 0];
+                let mut slot = [0, v, 0, 0, 0, 0, 0, 0];
                 slot[2..4].copy_from_slice(&(key.len() as u16).to_le_bytes());
                 slot[4..8].copy_from_slice(&self.intern(key.as_bytes()).to_le_bytes());
                 (hash::hash(key.as_bytes()), slot)

@@ -248,9 +248,20 @@ impl<'a> PolicyView<'a> {
             Some(i) => &path[i + 1..],
             None => path,
         };
-        let found = self
-            .exact(self.paths, path)
-            .or_else(|| self.exact(self.names, file_name))
+        let (name_rule, has_paths) = match self.exact_raw(self.names, file_name) {
+            Some((byte, text)) => (
+                verdict_of(byte & !NAME_HAS_PATHS).map(|v| (v, text)),
+                byte & NAME_HAS_PATHS != 0,
+            ),
+            None => (None, false),
+        };
+        let path_rule = if has_paths {
+            self.exact(self.paths, path)
+        } else {
+            None
+        };
+        let found = path_rule
+            .or(name_rule)
             .or_else(|| self.path_globs.best(self.blob, self.pool, path))
             .or_else(|| self.name_globs.best(self.blob, self.pool, file_name));
         match found {
@@ -306,8 +317,14 @@ impl<'a> PolicyView<'a> {
         Some(Decision { verdict, rule })
     }
 
-    /// Exact lookup in a path or file-name table: (verdict, pattern).
+    /// Exact lookup in the path table: (verdict, pattern).
     fn exact(&self, table: Table, key: &[u8]) -> Option<(Verdict, &'a str)> {
+        let (byte, text) = self.exact_raw(table, key)?;
+        Some((verdict_of(byte)?, text))
+    }
+
+    /// Exact lookup of a key: its slot's verdict byte and text.
+    fn exact_raw(&self, table: Table, key: &[u8]) -> Option<(u8, &'a str)> {
         if key.is_empty() {
             return None;
         }
@@ -320,7 +337,7 @@ impl<'a> PolicyView<'a> {
             if text != key {
                 return None;
             }
-            Some((verdict_of(slot[1])?, core::str::from_utf8(text).ok()?))
+            Some((slot[1], core::str::from_utf8(text).ok()?))
         })
     }
 }

@@ -85,17 +85,20 @@ fn wrong_magic_is_not_a_policy() {
 #[test]
 fn future_format_is_unsupported() {
     let mut blob = real_blob();
-    blob[8..12].copy_from_slice(&3u32.to_le_bytes());
+    blob[8..12].copy_from_slice(&4u32.to_le_bytes());
     assert_eq!(
         PolicyView::open(&blob).unwrap_err(),
-        ViewError::UnsupportedFormat(3)
+        ViewError::UnsupportedFormat(4)
     );
-    // Format 1 (before the glob index head filter) is refused too, not misread.
-    blob[8..12].copy_from_slice(&1u32.to_le_bytes());
-    assert_eq!(
-        PolicyView::open(&blob).unwrap_err(),
-        ViewError::UnsupportedFormat(1)
-    );
+    // Earlier formats (1: no glob index filters, 2: no file names of path rules in the
+    // file-name table) are refused too, not misread.
+    for old in [1u32, 2] {
+        blob[8..12].copy_from_slice(&old.to_le_bytes());
+        assert_eq!(
+            PolicyView::open(&blob).unwrap_err(),
+            ViewError::UnsupportedFormat(old)
+        );
+    }
 }
 
 #[test]

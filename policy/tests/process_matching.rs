@@ -291,3 +291,35 @@ fn glob_index_head_filter_keeps_every_match() {
     assert!(!denied("/sr/job1/run"));
     assert!(!denied("/usr/bin/tool-v3"));
 }
+
+/// The file-name table also marks the file names of exact path rules; a name that is only
+/// such a mark must not decide anything by itself, and an exact path still beats a name.
+#[test]
+fn file_names_of_path_rules_only_route_to_the_path_table() {
+    let p = policy(
+        "[process]\ndefault = \"allow\"\ndeny = [\"/opt/tools/nc\", \"/srv/app/run\"]\nalert = [\"nc\"]\nallow = [\"/usr/bin/nc\"]\n",
+    );
+    let c = p.compile();
+    let view = c.view();
+    let decide = |path: &str| {
+        let d = view.decide_process(path.as_bytes());
+        (d.verdict, d.rule.to_string())
+    };
+    use guard_policy::Verdict::{Alert, Allow, Deny};
+    assert_eq!(
+        decide("/opt/tools/nc"),
+        (Deny, "process.deny:/opt/tools/nc".into())
+    );
+    assert_eq!(
+        decide("/usr/bin/nc"),
+        (Allow, "process.allow:/usr/bin/nc".into())
+    );
+    assert_eq!(decide("/bin/nc"), (Alert, "process.alert:nc".into()));
+    assert_eq!(
+        decide("/srv/app/run"),
+        (Deny, "process.deny:/srv/app/run".into())
+    );
+    // "run" is in the file-name table only as the mark of /srv/app/run.
+    assert_eq!(decide("/usr/bin/run"), (Allow, "process.default".into()));
+    assert_eq!(decide("/usr/bin/true"), (Allow, "process.default".into()));
+}
