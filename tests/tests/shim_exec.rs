@@ -430,29 +430,56 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// A guard denying `denied-touch`, a real dynamic binary under that name, and a static
+/// launcher that starts its argument through a raw execve syscall (no hook in the parent):
+/// only the shim's constructor in the new process can stop what it starts.
+struct RawExec {
+    guard: Guard,
+    touch: std::path::PathBuf,
+    launcher: std::path::PathBuf,
+}
+
+impl RawExec {
+    fn new(test: &str) -> Option<RawExec> {
+        if !require::commands(test, &["gcc"]) {
+            return None;
+        }
+        let guard = Guard::new(
+            "[dns]\ndefault = \"allow\"\n[process]\ndefault = \"allow\"\ndeny = [\"denied-touch\"]\n",
+        )
+        .unwrap();
+        let touch = guard.path("denied-touch");
+        std::fs::copy("/usr/bin/touch", &touch).unwrap();
+        let launcher =
+            guard_tests::shim::compile_c(&guard.dir, "raw-exec", RAW_EXEC_C, true).unwrap();
+        Some(RawExec {
+            guard,
+            touch,
+            launcher,
+        })
+    }
+
+    /// Starts `program` with `arg` through the launcher.
+    fn run(&self, program: &Path, arg: &Path) -> std::process::Output {
+        self.guard
+            .command(&self.launcher)
+            .arg(program)
+            .arg(arg)
+            .output()
+            .unwrap()
+    }
+}
+
 #[test]
 fn constructor_stops_a_denied_program_started_without_a_hook() {
-    if !require::commands(
-        "constructor_stops_a_denied_program_started_without_a_hook",
-        &["gcc"],
-    ) {
+    let Some(RawExec {
+        guard,
+        touch,
+        launcher,
+    }) = RawExec::new("constructor_stops_a_denied_program_started_without_a_hook")
+    else {
         return;
-    }
-    let guard = Guard::new(
-        r#"
-[dns]
-default = "allow"
-[process]
-default = "allow"
-deny = ["denied-touch"]
-"#,
-    )
-    .unwrap();
-    // A real dynamic binary under a denied name, started by a static parent through a raw
-    // execve syscall: only the shim's constructor in the new process can stop it.
-    let touch = guard.path("denied-touch");
-    std::fs::copy("/usr/bin/touch", &touch).unwrap();
-    let launcher = guard_tests::shim::compile_c(&guard.dir, "raw-exec", RAW_EXEC_C, true).unwrap();
+    };
     let marker = guard.path("touched");
     let out = guard
         .command(&launcher)
@@ -499,34 +526,18 @@ deny = ["denied-touch"]
 /// symlink, so `argv[0]` alone would pass) is the program checked, not the script.
 #[test]
 fn constructor_checks_the_real_program_behind_symlinks_and_shebangs() {
-    let test = "constructor_checks_the_real_program_behind_symlinks_and_shebangs";
-    if !require::commands(test, &["gcc"]) {
+    let Some(raw) =
+        RawExec::new("constructor_checks_the_real_program_behind_symlinks_and_shebangs")
+    else {
         return;
-    }
-    let guard = Guard::new(
-        r#"
-[dns]
-default = "allow"
-[process]
-default = "allow"
-deny = ["denied-touch"]
-"#,
-    )
-    .unwrap();
-    let touch = guard.path("denied-touch");
-    std::fs::copy("/usr/bin/touch", &touch).unwrap();
+    };
+    let (guard, touch) = (&raw.guard, &raw.touch);
     let link = guard.path("allowed-name");
-    std::os::unix::fs::symlink(&touch, &link).unwrap();
-    let launcher = guard_tests::shim::compile_c(&guard.dir, "raw-exec", RAW_EXEC_C, true).unwrap();
+    std::os::unix::fs::symlink(touch, &link).unwrap();
 
     // Through a symlink with an allowed name.
     let marker = guard.path("via-link");
-    let out = guard
-        .command(&launcher)
-        .arg(&link)
-        .arg(&marker)
-        .output()
-        .unwrap();
+    let out = raw.run(&link, &marker);
     assert_eq!(
         out.status.code(),
         Some(guard_contract::EXIT_DENIED),
@@ -534,14 +545,8 @@ deny = ["denied-touch"]
     );
     assert!(!marker.exists());
     let events = guard.events();
-    let program = std::fs::canonicalize(&touch).unwrap().display().to_string();
-    let ev = expect_event(
-        &events,
-        "blocked",
-        &program,
-        "constructor",
-        &version(&guard),
-    );
+    let program = std::fs::canonicalize(touch).unwrap().display().to_string();
+    let ev = expect_event(&events, "blocked", &program, "constructor", &version(guard));
     assert_eq!(ev["exe"], program.as_str());
 
     // A script whose interpreter is the denied program, named through the allowed symlink.
@@ -549,12 +554,7 @@ deny = ["denied-touch"]
     std::fs::write(&script, format!("#!{}\n", link.display())).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let marker = guard.path("via-script");
-    let out = guard
-        .command(&launcher)
-        .arg(&script)
-        .arg(&marker)
-        .output()
-        .unwrap();
+    let out = raw.run(&script, &marker);
     assert_eq!(
         out.status.code(),
         Some(guard_contract::EXIT_DENIED),
@@ -566,7 +566,7 @@ deny = ["denied-touch"]
     // An allowed program reached the same ways runs.
     let ok_link = guard.path("true-link");
     std::os::unix::fs::symlink("/bin/true", &ok_link).unwrap();
-    let out = guard.command(&launcher).arg(&ok_link).output().unwrap();
+    let out = raw.run(&ok_link, &guard.path("unused"));
     assert!(out.status.success(), "{out:?}");
 }
 

@@ -77,40 +77,52 @@ pub fn is_image_of(path: &CStr, phdrs: &[u8]) -> Option<bool> {
     let n = file.0.pread(&mut page, 0).ok()?;
     // SAFETY: the kernel initialised the first n bytes.
     let first = unsafe { core::slice::from_raw_parts(page.as_ptr().cast::<u8>(), n.min(1024)) };
-    let (phoff, entsize, count) = phdr_table(first)?;
-    if entsize.checked_mul(count) != Some(phdrs.len()) {
+    let table = PhdrTable::of(first)?;
+    if table.entsize.checked_mul(table.count) != Some(phdrs.len()) {
         return None;
     }
-    let mut table = [const { MaybeUninit::<u8>::uninit() }; MAX_PHDRS * 56];
-    let out = table.get_mut(..phdrs.len())?;
-    (file.read_at(first, phoff, out) == Some(phdrs)).then_some(plain)
+    let mut buf = [const { MaybeUninit::<u8>::uninit() }; MAX_PHDRS * 56];
+    let out = buf.get_mut(..phdrs.len())?;
+    (file.read_at(first, table.offset, out) == Some(phdrs)).then_some(plain)
 }
 
-/// The program header table of an ELF header in `first`: offset, entry size, entry count.
-fn phdr_table(first: &[u8]) -> Option<(usize, usize, usize)> {
-    if first.len() < 52 || first.get(..4) != Some(b"\x7fELF") {
-        return None;
+/// What the ELF header in `first` says about its program header table.
+struct PhdrTable {
+    is64: bool,
+    le: bool,
+    offset: usize,
+    entsize: usize,
+    count: usize,
+}
+
+impl PhdrTable {
+    fn of(first: &[u8]) -> Option<PhdrTable> {
+        if first.len() < 52 || first.get(..4) != Some(b"\x7fELF") {
+            return None;
+        }
+        let is64 = first.get(4) == Some(&2);
+        let le = first.get(5) == Some(&1);
+        let (offset, entsize, count) = if is64 {
+            (
+                u64_at(first, 32, le)?,
+                u16_at(first, 54, le)?,
+                u16_at(first, 56, le)?,
+            )
+        } else {
+            (
+                u64::from(u32_at(first, 28, le)?),
+                u16_at(first, 42, le)?,
+                u16_at(first, 44, le)?,
+            )
+        };
+        Some(PhdrTable {
+            is64,
+            le,
+            offset: usize::try_from(offset).ok()?,
+            entsize: usize::from(entsize),
+            count: usize::from(count),
+        })
     }
-    let is64 = first.get(4) == Some(&2);
-    let le = first.get(5) == Some(&1);
-    let (phoff, phentsize, phnum) = if is64 {
-        (
-            u64_at(first, 32, le)?,
-            u16_at(first, 54, le)?,
-            u16_at(first, 56, le)?,
-        )
-    } else {
-        (
-            u64::from(u32_at(first, 28, le)?),
-            u16_at(first, 42, le)?,
-            u16_at(first, 44, le)?,
-        )
-    };
-    Some((
-        usize::try_from(phoff).ok()?,
-        usize::from(phentsize),
-        usize::from(phnum),
-    ))
 }
 
 fn u16_at(b: &[u8], off: usize, le: bool) -> Option<u16> {
@@ -185,35 +197,19 @@ impl File {
         let n = self.0.pread(&mut page, 0).ok()?.min(page.len());
         // SAFETY: the kernel initialised the first n bytes.
         let first = unsafe { core::slice::from_raw_parts(page.as_ptr().cast::<u8>(), n) };
-        if first.len() < 52 || first.get(..4) != Some(b"\x7fELF") {
-            return None;
-        }
-        let is64 = first.get(4) == Some(&2);
-        let le = first.get(5) == Some(&1);
-        let (phoff, phentsize, phnum) = if is64 {
-            (
-                u64_at(first, 32, le)?,
-                u16_at(first, 54, le)?,
-                u16_at(first, 56, le)?,
-            )
-        } else {
-            (
-                u64::from(u32_at(first, 28, le)?),
-                u16_at(first, 42, le)?,
-                u16_at(first, 44, le)?,
-            )
-        };
-        let entsize = usize::from(phentsize);
-        let count = usize::from(phnum).min(MAX_PHDRS);
+        let PhdrTable {
+            is64,
+            le,
+            offset: phoff,
+            entsize,
+            count,
+        } = PhdrTable::of(first)?;
+        let count = count.min(MAX_PHDRS);
         if !(8..=56).contains(&entsize) || count == 0 {
             return Some(None);
         }
         let mut phdr_buf = [const { MaybeUninit::<u8>::uninit() }; MAX_PHDRS * 56];
-        let phdrs = self.read_at(
-            first,
-            usize::try_from(phoff).ok()?,
-            phdr_buf.get_mut(..entsize * count)?,
-        )?;
+        let phdrs = self.read_at(first, phoff, phdr_buf.get_mut(..entsize * count)?)?;
         for i in 0..count {
             let ph = i * entsize;
             if u32_at(phdrs, ph, le)? != PT_INTERP {
