@@ -2,6 +2,7 @@
 //! (`policy.bin` + `policy.json` in a run directory), the event socket bound by the test, and
 //! commands started with the shim preloaded and the `GUARD_*` environment.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,6 +78,15 @@ impl Guard {
     /// A path in the run directory for marker files that programs create when they run.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// Writes `text` (a script) to `name` in the guard's directory, executable.
+    pub fn executable(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("writing a script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("making a script executable");
+        path
     }
 
     /// The environment a guarded container gets.
@@ -186,18 +196,33 @@ pub fn expect_event<'a>(
 
 /// Compiles a small C program from `source` into `dir` with gcc.
 pub fn compile_c(dir: &Path, name: &str, source: &str, static_link: bool) -> Result<PathBuf> {
+    let flags: &[&str] = if static_link { &["-static"] } else { &[] };
+    compile_c_with(dir, name, source, "gcc", flags)
+}
+
+/// Compiles `source` into `dir/name` with `compiler` (gcc, musl-gcc), adding `flags` after
+/// the source file (libraries, `-shared -fPIC`, `-pthread`).
+pub fn compile_c_with(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    compiler: &str,
+    flags: &[&str],
+) -> Result<PathBuf> {
     let src = dir.join(format!("{name}.c"));
     let out = dir.join(name);
     std::fs::write(&src, source)?;
-    let mut cmd = Command::new("gcc");
-    cmd.arg("-O1").arg("-o").arg(&out).arg(&src);
-    if static_link {
-        cmd.arg("-static");
-    }
-    let result = cmd.output().context("running gcc")?;
+    let result = Command::new(compiler)
+        .arg("-O1")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .args(flags)
+        .output()
+        .with_context(|| format!("running {compiler}"))?;
     anyhow::ensure!(
         result.status.success(),
-        "gcc failed for {name}: {}",
+        "{compiler} failed for {name}: {}",
         String::from_utf8_lossy(&result.stderr)
     );
     Ok(out)

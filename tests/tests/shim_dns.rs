@@ -224,22 +224,14 @@ fn resolver_api_fails_denied_names_as_not_found() {
         return;
     }
     let guard = Guard::new(&policy("deny")).unwrap();
-    let src = guard.path("resolver.c");
-    std::fs::write(&src, RESOLVER_C).unwrap();
-    let prog = guard.path("resolver");
-    let built = std::process::Command::new("gcc")
-        .arg("-o")
-        .arg(&prog)
-        .arg(&src)
-        .arg("-lresolv")
-        .arg("-lanl")
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let prog = guard_tests::shim::compile_c_with(
+        &guard.dir,
+        "resolver",
+        RESOLVER_C,
+        "gcc",
+        &["-lresolv", "-lanl"],
+    )
+    .unwrap();
     let out = guard.command(&prog).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [

@@ -108,13 +108,10 @@ fn bash_c_and_bash_scripts() {
     assert!(!ran(&guard, "denied-prog"), "{stdout}");
     assert!(ran(&guard, "allowed-prog"));
     assert!(stdout.contains("rc=126"), "{stdout}");
-    let script_file = guard.path("run.bash");
-    std::fs::write(
-        &script_file,
-        format!("#!/bin/bash\n{denied}\necho after=$?\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script_file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script_file = guard.executable(
+        "run.bash",
+        &format!("#!/bin/bash\n{denied}\necho after=$?\n"),
+    );
     let out = guard.command(&script_file).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("after=126"));
     assert!(!ran(&guard, "denied-prog"));
@@ -550,9 +547,7 @@ fn constructor_checks_the_real_program_behind_symlinks_and_shebangs() {
     assert_eq!(ev["exe"], program.as_str());
 
     // A script whose interpreter is the denied program, named through the allowed symlink.
-    let script = guard.path("job.sh");
-    std::fs::write(&script, format!("#!{}\n", link.display())).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = guard.executable("job.sh", &format!("#!{}\n", link.display()));
     let marker = guard.path("via-script");
     let out = raw.run(&script, &marker);
     assert_eq!(

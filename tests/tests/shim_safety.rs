@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use guard_tests::shim::{Guard, find};
+use guard_tests::shim::{Guard, compile_c_with, find};
 use guard_tests::{artifacts, require};
 
 /// Exactly the hooks: issue 3's list, nothing else.
@@ -286,24 +285,12 @@ fn thirty_two_threads_launching_and_resolving() {
     }
     let policy = "[dns]\ndefault = \"allow\"\ndeny = [\"blocked.guard.test\"]\n[process]\ndefault = \"allow\"\ndeny = [\"denied-prog\"]\n";
     let guard = Guard::new(policy).unwrap();
-    let denied = guard.path("denied-prog");
     let marker = guard.path("ran");
-    std::fs::write(&denied, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
-    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let src = guard.path("stress.c");
-    std::fs::write(&src, STRESS_C).unwrap();
-    let prog = guard.path("stress");
-    let built = Command::new("gcc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&prog)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let denied = guard.executable(
+        "denied-prog",
+        &format!("#!/bin/sh\ntouch {}\n", marker.display()),
     );
+    let prog = compile_c_with(&guard.dir, "stress", STRESS_C, "gcc", &["-pthread"]).unwrap();
     // The policy is republished (same content, new file) during the run, so reloads race
     // with decisions too.
     let start = Instant::now();
@@ -355,9 +342,7 @@ fn launches_of_programs_make_no_proc_lookups() {
         return;
     }
     let guard = Guard::new("[dns]\ndefault = \"allow\"\n[process]\ndefault = \"allow\"\n").unwrap();
-    let script = guard.path("job.sh");
-    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = guard.executable("job.sh", "#!/bin/sh\nexit 0\n");
     let trace = |command: &str| -> String {
         let log = guard.path("strace.log");
         let out = guard
@@ -436,24 +421,19 @@ fn hooks_work_before_the_shim_constructor_ran() {
     }
     let policy = "[dns]\ndefault = \"allow\"\ndeny = [\"blocked.guard.test\"]\n[process]\ndefault = \"allow\"\ndeny = [\"denied-prog\"]\n";
     let guard = Guard::new(policy).unwrap();
-    let denied = guard.path("denied-prog");
     let marker = guard.path("ran");
-    std::fs::write(&denied, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
-    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let src = guard.path("early.c");
-    std::fs::write(&src, EARLY_PRELOAD_C).unwrap();
-    let lib = guard.path("libearly.so");
-    let built = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&lib)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let denied = guard.executable(
+        "denied-prog",
+        &format!("#!/bin/sh\ntouch {}\n", marker.display()),
     );
+    let lib = compile_c_with(
+        &guard.dir,
+        "libearly.so",
+        EARLY_PRELOAD_C,
+        "gcc",
+        &["-shared", "-fPIC"],
+    )
+    .unwrap();
     // Objects later in LD_PRELOAD are initialised first.
     let out = Command::new("/bin/true")
         .envs(guard.env())
@@ -499,20 +479,7 @@ fn musl_programs_load_the_shim_without_harm() {
     }
     let policy = "[dns]\ndefault = \"allow\"\ndeny = [\"blocked.guard.test\"]\n[process]\ndefault = \"allow\"\ndeny = [\"denied-musl\"]\n";
     let guard = Guard::new(policy).unwrap();
-    let src = guard.path("m.c");
-    std::fs::write(&src, MUSL_C).unwrap();
-    let allowed = guard.path("allowed-musl");
-    let built = Command::new("musl-gcc")
-        .arg("-o")
-        .arg(&allowed)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let allowed = compile_c_with(&guard.dir, "allowed-musl", MUSL_C, "musl-gcc", &[]).unwrap();
     let denied = guard.path("denied-musl");
     std::fs::copy(&allowed, &denied).unwrap();
     // musl's loader answers for libc.so.6 itself: the shim loads, and its constructor (which
@@ -571,23 +538,8 @@ fn reporting_never_blocks_when_the_socket_is_full_or_absent() {
     let policy =
         "[dns]\ndefault = \"allow\"\n[process]\ndefault = \"allow\"\ndeny = [\"denied-prog\"]\n";
     let guard = Guard::new(policy).unwrap();
-    let denied = guard.path("denied-prog");
-    std::fs::write(&denied, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&denied, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let src = guard.path("spawn.c");
-    std::fs::write(&src, SPAWN_DENIED_C).unwrap();
-    let prog = guard.path("spawn");
-    let built = Command::new("gcc")
-        .arg("-o")
-        .arg(&prog)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let denied = guard.executable("denied-prog", "#!/bin/sh\nexit 0\n");
+    let prog = compile_c_with(&guard.dir, "spawn", SPAWN_DENIED_C, "gcc", &[]).unwrap();
     // Nobody reads the socket: it fills after a few hundred events, the rest are dropped.
     let start = Instant::now();
     let out = guard
