@@ -75,12 +75,13 @@ for i in $(seq 0 999); do echo "b$i.blocked.test A"; done >"$W/blocked.txt"
 } >"$W/policy.toml"
 for i in $(seq 0 999); do echo "address=/b$i.blocked.test/"; done >"$W/dnsmasq-deny.conf"
 
-# The shared upstream: unbound answering every *.bench.test name from local data, with
-# large socket buffers so that bursts from the forwarders are not dropped by the kernel.
-cat >"$W/upstream.conf" <<EOF
+# The server: lines both unbound instances share (listening on port $1, foreground,
+# single-threaded, no privilege drop, open to loopback).
+unbound_server() {
+  cat <<EOF
 server:
   interface: 127.0.0.1
-  port: $UP_PORT
+  port: $1
   num-threads: 1
   do-daemonize: no
   use-syslog: no
@@ -89,11 +90,18 @@ server:
   pidfile: ""
   directory: "$W"
   access-control: 127.0.0.0/8 allow
+EOF
+}
+
+# The shared upstream: unbound answering every *.bench.test name from local data, with
+# large socket buffers so that bursts from the forwarders are not dropped by the kernel.
+{ unbound_server $UP_PORT; cat <<EOF
   so-rcvbuf: 8m
   so-sndbuf: 8m
   local-zone: "bench.test." redirect
   local-data: "bench.test. 300 IN A 10.0.0.1"
 EOF
+} >"$W/upstream.conf"
 taskset -c $CPU_UP unbound -d -c "$W/upstream.conf" 2>"$W/upstream.err" &
 PIDS+=($!)
 sleep 0.5
@@ -115,18 +123,7 @@ start_sut() { # name
         --dns-forward-max=10000 --conf-file="$W/dnsmasq-deny.conf" --pid-file="$W/sut.pid" --user=root &
       ;;
     unbound)
-      cat >"$W/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $SUT_PORT
-  num-threads: 1
-  do-daemonize: no
-  use-syslog: no
-  chroot: ""
-  username: ""
-  pidfile: ""
-  directory: "$W"
-  access-control: 127.0.0.0/8 allow
+      { unbound_server $SUT_PORT; cat <<EOF
   do-not-query-localhost: no
   msg-cache-size: 64m
   rrset-cache-size: 64m
@@ -138,6 +135,7 @@ forward-zone:
   name: "."
   forward-addr: 127.0.0.1@$UP_PORT
 EOF
+      } >"$W/unbound.conf"
       taskset -c $CPU_SUT unbound -d -c "$W/unbound.conf" 2>"$W/unbound.err" &
       ;;
     dnsdist-nocache|dnsdist)

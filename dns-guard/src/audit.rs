@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::metrics::Metrics;
 
@@ -152,7 +152,7 @@ fn writer(rx: Receiver<Item>, out: Box<dyn Write + Send>, metrics: Arc<Metrics>)
 /// One event as a JSON line. DNS events, the flood case, are written by hand; the rest
 /// through serde_json.
 fn render_line(line: &mut Vec<u8>, time: SystemTime, event: Event) {
-    match event {
+    let value = match event {
         Event::Dns {
             action,
             name,
@@ -181,14 +181,40 @@ fn render_line(line: &mut Vec<u8>, time: SystemTime, event: Event) {
                 json_str(line, &t);
             }
             line.extend_from_slice(b",\"source\":\"dns-guard\"}\n");
+            return;
         }
-        other => {
-            if serde_json::to_writer(&mut *line, &render(time, other)).is_ok() {
-                line.push(b'\n');
-            } else {
-                line.clear();
+        Event::Policy {
+            action,
+            source,
+            version,
+            error,
+        } => {
+            let mut v = Map::new();
+            v.insert("time".into(), Value::String(rfc3339_millis(time)));
+            v.insert("kind".into(), Value::String("policy".into()));
+            v.insert("action".into(), Value::String(action.into()));
+            v.insert("policy_source".into(), Value::String(source));
+            if let Some(version) = version {
+                v.insert("policy_version".into(), Value::String(version));
             }
+            if let Some(error) = error {
+                v.insert("error".into(), Value::String(error));
+            }
+            v
         }
+        Event::Shim(mut fields) => {
+            // The sidecar's clock and source name win over anything the datagram claimed.
+            let mut v = Map::new();
+            v.insert("time".into(), Value::String(rfc3339_millis(time)));
+            v.append(&mut fields);
+            v.insert("source".into(), Value::String("shim".into()));
+            v
+        }
+    };
+    if serde_json::to_writer(&mut *line, &value).is_ok() {
+        line.push(b'\n');
+    } else {
+        line.clear();
     }
 }
 
@@ -209,62 +235,6 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.push(b'"');
-}
-
-fn render(time: SystemTime, event: Event) -> Value {
-    let time = rfc3339_millis(time);
-    match event {
-        Event::Dns {
-            action,
-            name,
-            qtype,
-            rule,
-            policy_version,
-            client,
-            target,
-        } => {
-            let mut v = json!({
-                "time": time,
-                "kind": "dns",
-                "action": action,
-                "name": name,
-                "qtype": crate::query::qtype_name(qtype),
-                "rule": rule,
-                "policy_version": &*policy_version,
-                "client": client.to_string(),
-                "source": "dns-guard",
-            });
-            if let (Some(t), Some(obj)) = (target, v.as_object_mut()) {
-                obj.insert("target".into(), Value::String(t));
-            }
-            v
-        }
-        Event::Policy {
-            action,
-            source,
-            version,
-            error,
-        } => {
-            let mut v = json!({ "time": time, "kind": "policy", "action": action, "policy_source": source });
-            if let Some(obj) = v.as_object_mut() {
-                if let Some(version) = version {
-                    obj.insert("policy_version".into(), Value::String(version));
-                }
-                if let Some(error) = error {
-                    obj.insert("error".into(), Value::String(error));
-                }
-            }
-            v
-        }
-        Event::Shim(mut fields) => {
-            // The sidecar's clock and source name win over anything the datagram claimed.
-            let mut v = Map::new();
-            v.insert("time".into(), Value::String(time));
-            v.append(&mut fields);
-            v.insert("source".into(), Value::String("shim".into()));
-            Value::Object(v)
-        }
-    }
 }
 
 /// `2026-11-25T01:02:03.456Z`.
