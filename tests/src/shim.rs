@@ -71,6 +71,13 @@ impl Guard {
         self.dir.join(contract::POLICY_JSON_FILE)
     }
 
+    /// The version of the policy published now, as `policy.json` states it.
+    pub fn version(&self) -> String {
+        let text = std::fs::read_to_string(self.policy_json()).expect("reading policy.json");
+        let json: Value = serde_json::from_str(&text).expect("policy.json is JSON");
+        json["version"].as_str().expect("a version").to_string()
+    }
+
     pub fn events_path(&self) -> PathBuf {
         self.dir.join(contract::EVENTS_SOCK_FILE)
     }

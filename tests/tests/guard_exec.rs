@@ -26,12 +26,6 @@ fn guard_exec(guard: &Guard) -> Command {
     cmd
 }
 
-fn version(guard: &Guard) -> String {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(guard.policy_json()).unwrap()).unwrap();
-    json["version"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn is_statically_linked() {
     if !require::commands("is_statically_linked", &["file", "readelf"]) {
@@ -110,7 +104,7 @@ fn a_denied_program_is_not_started() {
         "blocked",
         &program,
         "guard-exec",
-        &version(&guard),
+        &guard.version(),
     );
     // PATH search, and a missing program.
     let path = format!("{}:/usr/bin:/bin", guard.dir.display());

@@ -18,12 +18,6 @@ default = "allow"
     )
 }
 
-fn version(guard: &Guard) -> String {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(guard.policy_json()).unwrap()).unwrap();
-    json["version"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn getent_hosts_and_ahosts() {
     let denied = Guard::new(&policy("deny")).unwrap();
@@ -60,7 +54,7 @@ fn getent_hosts_and_ahosts() {
         "blocked",
         "localhost",
         "getaddrinfo",
-        &version(&denied),
+        &denied.version(),
     );
     assert_eq!(ev["kind"], "dns");
     assert_eq!(ev["rule"], "dns.deny:localhost");
@@ -99,7 +93,7 @@ print("literal", socket.getaddrinfo("127.0.0.1", 80)[0][4][0])
         "blocked",
         "localhost",
         "getaddrinfo",
-        &version(&denied),
+        &denied.version(),
     );
     let allowed = Guard::new(&policy("allow")).unwrap();
     let out = allowed
@@ -174,7 +168,7 @@ fn curl_cannot_resolve_a_denied_host() {
     let out = run(&denied);
     assert_eq!(out.status.code(), Some(6), "{out:?}");
     let events = denied.events();
-    expect_event(&events, "blocked", name, "getaddrinfo", &version(&denied));
+    expect_event(&events, "blocked", name, "getaddrinfo", &denied.version());
 }
 
 const RESOLVER_C: &str = r#"
@@ -289,6 +283,6 @@ fn audit_mode_resolves_and_reports_would_block() {
         "would-block",
         "localhost",
         "getaddrinfo",
-        &version(&guard),
+        &guard.version(),
     );
 }

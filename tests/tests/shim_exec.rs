@@ -45,12 +45,6 @@ fn ran(guard: &Guard, name: &str) -> bool {
     guard.path(&format!("{name}.ran")).exists()
 }
 
-fn version(guard: &Guard) -> String {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(guard.policy_json()).unwrap()).unwrap();
-    json["version"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn sh_c_denied_program_does_not_run_and_is_reported() {
     let (guard, denied, allowed, _) = setup();
@@ -64,7 +58,7 @@ fn sh_c_denied_program_does_not_run_and_is_reported() {
     assert!(ran(&guard, "allowed-prog"));
     assert!(stdout.contains("ran allowed-prog"), "{stdout}");
     let events = guard.events();
-    let ev = expect_event(&events, "blocked", &denied, "execve", &version(&guard));
+    let ev = expect_event(&events, "blocked", &denied, "execve", &guard.version());
     assert_eq!(ev["kind"], "process");
     assert_eq!(ev["rule"], "process.deny:denied-prog");
     assert_eq!(ev["argv"][0], denied.as_str());
@@ -89,7 +83,7 @@ fn sh_uses_path_search_and_scripts() {
     assert!(stdout.contains("after=126"), "{stdout}");
     let events = guard.events();
     let denied = guard.path("denied-prog").display().to_string();
-    expect_event(&events, "blocked", &denied, "execve", &version(&guard));
+    expect_event(&events, "blocked", &denied, "execve", &guard.version());
 }
 
 #[test]
@@ -127,7 +121,7 @@ fn alerted_program_runs_and_is_reported() {
     assert!(out.status.success());
     assert!(ran(&guard, "alerted-prog"));
     let events = guard.events();
-    let ev = expect_event(&events, "alerted", &alerted, "execve", &version(&guard));
+    let ev = expect_event(&events, "alerted", &alerted, "execve", &guard.version());
     assert_eq!(ev["rule"], "process.alert:alerted-prog");
 }
 
@@ -175,7 +169,7 @@ except PermissionError as e:
     assert!(!ran(&guard, "denied-prog"));
     assert!(ran(&guard, "allowed-prog"));
     let events = guard.events();
-    let v = version(&guard);
+    let v = guard.version();
     let apis: Vec<&str> = find(&events, "blocked", &denied)
         .iter()
         .filter_map(|e| e["api"].as_str())
@@ -344,7 +338,7 @@ fn c_program_posix_spawnp_searches_path() {
         "blocked",
         &denied,
         "posix_spawnp",
-        &version(&guard),
+        &guard.version(),
     );
     assert_eq!(ev["argv"], serde_json::json!(["denied-prog"]));
 }
@@ -412,7 +406,7 @@ fn audit_mode_runs_everything_and_reports_would_block() {
     assert!(stdout.contains("rc=0"), "{stdout}");
     assert!(ran(&guard, "denied-prog"));
     let events = guard.events();
-    expect_event(&events, "would-block", &denied, "execve", &version(&guard));
+    expect_event(&events, "would-block", &denied, "execve", &guard.version());
     assert!(find(&events, "blocked", &denied).is_empty(), "{events:#?}");
 }
 
@@ -497,7 +491,7 @@ fn constructor_stops_a_denied_program_started_without_a_hook() {
         "blocked",
         &program,
         "constructor",
-        &version(&guard),
+        &guard.version(),
     );
     assert_eq!(ev["exe"], program.as_str());
     // Started directly (no hooked parent at all) it stops the same way.
@@ -543,7 +537,13 @@ fn constructor_checks_the_real_program_behind_symlinks_and_shebangs() {
     assert!(!marker.exists());
     let events = guard.events();
     let program = std::fs::canonicalize(touch).unwrap().display().to_string();
-    let ev = expect_event(&events, "blocked", &program, "constructor", &version(guard));
+    let ev = expect_event(
+        &events,
+        "blocked",
+        &program,
+        "constructor",
+        &guard.version(),
+    );
     assert_eq!(ev["exe"], program.as_str());
 
     // A script whose interpreter is the denied program, named through the allowed symlink.
