@@ -51,18 +51,44 @@ pub fn outcome(mode: Mode, verdict: Verdict) -> Outcome {
     }
 }
 
-/// The outcome when no valid policy is available.
-pub fn fail_outcome(cfg: &Config, rule: &mut RuleText) -> Outcome {
+/// The outcome when no valid policy is available, and what decided it.
+pub(crate) fn fail_outcome(cfg: &Config) -> (Outcome, Decider) {
     if cfg.fail_open {
-        Outcome {
+        let out = Outcome {
             allow: true,
             action: None,
-        }
+        };
+        (out, Decider::Nothing)
     } else {
-        rule.set(RULE_FAIL_CLOSED.as_bytes());
-        Outcome {
+        let out = Outcome {
             allow: false,
             action: Some(ACTION_BLOCKED),
+        };
+        (out, Decider::FailClosed)
+    }
+}
+
+/// What decided a launch or a lookup, turned into rule text only when it is reported or
+/// asked for: formatting it for every decision would page `core::fmt`'s code into every
+/// launch and cost each name lookup the formatting.
+#[derive(Clone, Copy)]
+pub(crate) enum Decider {
+    Rule(guard_policy::RuleRef<'static>),
+    FailClosed,
+    Nothing,
+}
+
+impl Decider {
+    pub(crate) fn write(self, rule: &mut RuleText) {
+        rule.clear();
+        match self {
+            Decider::Rule(r) => {
+                let _ = write!(rule, "{r}");
+            }
+            Decider::FailClosed => {
+                rule.set(RULE_FAIL_CLOSED.as_bytes());
+            }
+            Decider::Nothing => {}
         }
     }
 }
@@ -70,24 +96,19 @@ pub fn fail_outcome(cfg: &Config, rule: &mut RuleText) -> Outcome {
 /// The stricter decision over every name the program is known by (see
 /// [`path::for_each_candidate`]).
 pub fn decide_program(view: &PolicyView<'static>, abs: &CStr) -> Option<Decision<'static>> {
-    decide_candidates::<{ path::SHORT_CAP }>(view, abs)
-        .unwrap_or_else(|| decide_program_long(view, abs))
+    match decide_candidates::<{ path::SHORT_CAP }>(view, abs) {
+        (decided, true) => decided,
+        (_, false) => decide_program_long(view, abs),
+    }
 }
 
 /// [`decide_program`] for a path or link that did not fit the short buffers (rare: its
-/// frame is large, so it stays out of the common path).
+/// frame is large, so it stays out of the common path). Nothing larger to try: what does
+/// not fit here is left out, as the kernel would refuse it too (ENAMETOOLONG).
 #[cold]
 #[inline(never)]
 fn decide_program_long(view: &PolicyView<'static>, abs: &CStr) -> Option<Decision<'static>> {
-    // Nothing larger to try: what could not be resolved is left out, as the kernel would
-    // refuse it too (ENAMETOOLONG).
-    decide_candidates::<{ path::PATH_CAP }>(view, abs).unwrap_or_else(|| {
-        let mut combined = None;
-        path::for_each_candidate::<{ path::PATH_CAP }>(abs, &mut |c| {
-            combine(&mut combined, view.decide_process(c))
-        });
-        combined
-    })
+    decide_candidates::<{ path::PATH_CAP }>(view, abs).0
 }
 
 fn combine(combined: &mut Option<Decision<'static>>, d: Decision<'static>) {
@@ -97,14 +118,16 @@ fn combine(combined: &mut Option<Decision<'static>>, d: Decision<'static>) {
     });
 }
 
-/// `None` when a candidate did not fit buffers of size `N`.
+/// The stricter decision over the candidates that fit buffers of size `N`, and whether all
+/// of them did.
 fn decide_candidates<const N: usize>(
     view: &PolicyView<'static>,
     abs: &CStr,
-) -> Option<Option<Decision<'static>>> {
+) -> (Option<Decision<'static>>, bool) {
     let mut combined = None;
-    path::for_each_candidate::<N>(abs, &mut |c| combine(&mut combined, view.decide_process(c)))
-        .then_some(combined)
+    let complete =
+        path::for_each_candidate::<N>(abs, &mut |c| combine(&mut combined, view.decide_process(c)));
+    (combined, complete)
 }
 
 /// One launch to decide.
@@ -237,30 +260,6 @@ fn absent(program: &CStr) -> bool {
     matches!(sys::stat(program), Err(libc::ENOENT | libc::ENOTDIR))
 }
 
-/// What decided a launch, turned into rule text only when it is reported or asked for: the
-/// formatting code would otherwise be paged in by every launch.
-#[derive(Clone, Copy)]
-enum Decider {
-    Rule(guard_policy::RuleRef<'static>),
-    FailClosed,
-    Nothing,
-}
-
-impl Decider {
-    fn write(self, rule: &mut RuleText) {
-        rule.clear();
-        match self {
-            Decider::Rule(r) => {
-                let _ = write!(rule, "{r}");
-            }
-            Decider::FailClosed => {
-                rule.set(RULE_FAIL_CLOSED.as_bytes());
-            }
-            Decider::Nothing => {}
-        }
-    }
-}
-
 fn decide_inner(
     cfg: &Config,
     launch: &Launch<'_>,
@@ -268,16 +267,8 @@ fn decide_inner(
     attempt: bool,
 ) -> Attempt {
     let mut version = "";
-    let mut decider = Decider::Nothing;
-    let out = match policy::current(cfg.policy_bin()) {
-        None => {
-            let mut scratch = RuleText::new();
-            let out = fail_outcome(cfg, &mut scratch);
-            if !scratch.is_empty() {
-                decider = Decider::FailClosed;
-            }
-            out
-        }
+    let (out, decider) = match policy::current(cfg.policy_bin()) {
+        None => fail_outcome(cfg),
         Some(view) => {
             version = view.version();
             let decided = if launch.constructor {
@@ -286,14 +277,14 @@ fn decide_inner(
                 decide_program(&view, launch.program)
             };
             match decided {
-                Some(d) => {
-                    decider = Decider::Rule(d.rule);
-                    outcome(view.mode(), d.verdict)
+                Some(d) => (outcome(view.mode(), d.verdict), Decider::Rule(d.rule)),
+                None => {
+                    let out = Outcome {
+                        allow: true,
+                        action: None,
+                    };
+                    (out, Decider::Nothing)
                 }
-                None => Outcome {
-                    allow: true,
-                    action: None,
-                },
             }
         }
     };

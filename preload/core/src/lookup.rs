@@ -8,7 +8,7 @@ use guard_policy::DnsName;
 use crate::buf::Buf;
 use crate::config::Config;
 use crate::event::{self, Event, Subject};
-use crate::launch::{RuleText, fail_outcome, outcome};
+use crate::launch::{Decider, RuleText, fail_outcome, outcome};
 use crate::policy;
 
 unsafe extern "C" {
@@ -52,18 +52,18 @@ pub fn decide(cfg: &Config, api: &'static str, name: &[u8]) -> bool {
 
 /// Decides a lookup of an already parsed name (e.g. the QNAME of a `res_send` packet).
 pub fn decide_name(cfg: &Config, api: &'static str, parsed: &DnsName) -> bool {
-    let mut rule = RuleText::new();
     let mut version = "";
-    let out = match policy::recent(cfg.policy_bin()) {
-        None => fail_outcome(cfg, &mut rule),
+    let (out, decider) = match policy::recent(cfg.policy_bin()) {
+        None => fail_outcome(cfg),
         Some(view) => {
             version = view.version();
             let d = view.decide_dns(parsed);
-            let _ = write!(rule, "{}", d.rule);
-            outcome(view.mode(), d.verdict)
+            (outcome(view.mode(), d.verdict), Decider::Rule(d.rule))
         }
     };
     if let Some(action) = out.action {
+        let mut rule = RuleText::new();
+        decider.write(&mut rule);
         let mut shown = Buf::<1100>::new();
         if write!(shown, "{parsed}").is_err() {
             shown.clear();
