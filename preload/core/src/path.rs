@@ -113,11 +113,16 @@ pub fn search_path<const N: usize>(file: &[u8], path_env: Option<&[u8]>, out: &m
     if file.contains(&b'/') {
         return absolute(file, out);
     }
-    let mut too_long = false;
     for dir in path_env.unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
         if !(out.set(dir) && out.push_byte(b'/') && out.push(file)) {
-            too_long = true;
+            if N < PATH_CAP {
+                // This entry comes first and may hold the program: a later one must not be
+                // taken for it. The caller starts over with full-size buffers.
+                out.mark_overflow();
+                return false;
+            }
+            // Longer than PATH_MAX: the real call cannot use this entry either.
             continue;
         }
         let candidate = out.as_cstr();
@@ -129,9 +134,6 @@ pub fn search_path<const N: usize>(file: &[u8], path_env: Option<&[u8]>, out: &m
         }
     }
     out.clear();
-    if too_long {
-        out.mark_overflow();
-    }
     false
 }
 
@@ -440,6 +442,29 @@ mod tests {
         );
         let mut abs = ShortPath::new();
         assert!(!absolute(prog_bytes, &mut abs) && abs.overflowed());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A PATH entry too long for the short buffers comes first: the short pass must not
+    /// settle for a later entry, and the full-size pass finds the program there.
+    #[test]
+    fn a_long_path_entry_is_searched_with_full_size_buffers_not_skipped() {
+        let base = std::env::temp_dir().join(std::format!("guard-longpath-{}", std::process::id()));
+        let mut dir = base.clone();
+        for i in 0..12 {
+            dir.push(std::format!("directory-level-{i:02}-padding-padding"));
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let prog = dir.join("sh");
+        std::fs::copy("/bin/sh", &prog).unwrap();
+        let path_env = std::format!("{}:/bin", dir.display());
+
+        let mut short = ShortPath::new();
+        assert!(!search_path(b"sh", Some(path_env.as_bytes()), &mut short));
+        assert!(short.overflowed());
+        let mut full = PathBuf::new();
+        assert!(search_path(b"sh", Some(path_env.as_bytes()), &mut full));
+        assert_eq!(full.as_bytes(), prog.as_os_str().as_encoded_bytes());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
