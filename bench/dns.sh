@@ -2,7 +2,17 @@
 # bench/dns.sh: dns-guard against the resolvers a user would pick instead (dnsmasq, unbound,
 # dnsdist when installed), all forwarding to the SAME fast local upstream, in one run.
 #
-#   bench/dns.sh [--seconds N] [--rounds N] [--out FILE]
+#   bench/dns.sh [--mode unpinned|pinned|quota] [--seconds N] [--rounds N] [--out FILE]
+#
+# Modes (how the user runs it first, the lab setting second):
+#   unpinned  (default, the headline) nothing pinned: the servers, the shared upstream and
+#             dnsperf share both cores, as a sidecar shares a task's CPUs with its app.
+#   pinned    dnsperf alone on CPU 0; the server under test and the upstream on CPU 1.
+#   quota     a 0.25-vCPU Fargate task: the server under test in a cgroup with a CFS quota of
+#             25000/100000 (v2 cpu.max or v1 cpu.cfs_quota_us), dnsperf and the upstream
+#             outside it, unpinned. Latency is measured at 2,000 qps instead of 10,000.
+#
+# GUARD_EXTRA adds arguments to dns-guard serve (e.g. "--threads 2" to compare runtimes).
 #
 # Mixes (same query files for every server):
 #   forwarded  10,000 distinct allowed names, caches off (guard --no-cache, dnsmasq
@@ -15,24 +25,26 @@
 # queries answered), lost queries, and latency percentiles from a separate run rate-limited
 # to 10,000 qps (dnsperf -Q 10000 -v), which must lose nothing.
 #
-# Setup on the 2-core machine: dnsperf alone on CPU 0; the server under test and the shared
-# upstream (an unbound answering every *.bench.test name from local data) on CPU 1. Every
-# server under test therefore has one core (dns-guard's runtime sizes itself to its CPU
-# affinity: one worker), and a forwarded query costs the upstream's share on the same core
-# for all of them alike.
+# The shared upstream is an unbound answering every *.bench.test name from local data. In
+# pinned mode every server under test has one core (dns-guard's runtime sizes itself to its
+# CPU affinity: one thread), and a forwarded query costs the upstream's share on the same
+# core for all of them alike; in quota mode it sizes itself from the quota.
 set -euo pipefail
 
 SECONDS_RUN=4
 ROUNDS=3
 OUT=""
+MODE=unpinned
 while [ $# -gt 0 ]; do
   case $1 in
+    --mode) MODE=$2; shift 2 ;;
     --seconds) SECONDS_RUN=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds N] [--rounds N] [--out FILE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mode unpinned|pinned|quota] [--seconds N] [--rounds N] [--out FILE]" >&2; exit 2 ;;
   esac
 done
+case $MODE in unpinned|pinned|quota) ;; *) echo "bench/dns.sh: unknown --mode $MODE" >&2; exit 2 ;; esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GUARD=${DNS_GUARD:-}
@@ -52,11 +64,39 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$W"
+  if [ -n "$CGROUP" ]; then rmdir "$CGROUP" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
 UP_PORT=5310; SUT_PORT=5311; ADMIN_PORT=5312
 CPU_SUT=1; CPU_LOAD=0; CPU_UP=${CPU_UP:-1}
+LAT_QPS=10000
+[ "$MODE" = quota ] && LAT_QPS=2000
+
+# The cgroup of quota mode.
+CGROUP=""
+if [ "$MODE" = quota ]; then
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    CGROUP=/sys/fs/cgroup/dns-bench-$$
+    mkdir -p "$CGROUP" && echo "25000 100000" >"$CGROUP/cpu.max"
+  else
+    CGROUP=/sys/fs/cgroup/cpu/dns-bench-$$
+    mkdir -p "$CGROUP" && echo 100000 >"$CGROUP/cpu.cfs_period_us" && echo 25000 >"$CGROUP/cpu.cfs_quota_us"
+  fi
+fi
+
+# Prefixes. on_sut and on_upstream exec (they run in a background subshell, so $! is the
+# program itself); on_load runs in the foreground.
+on_sut() {
+  case $MODE in
+    pinned) exec on_sut "$@" ;;
+    quota) echo $BASHPID >"$CGROUP/cgroup.procs"; exec "$@" ;;
+    *) exec "$@" ;;
+  esac
+}
+on_upstream() { if [ "$MODE" = pinned ]; then exec taskset -c $CPU_UP "$@"; else exec "$@"; fi; }
+on_load() { if [ "$MODE" = pinned ]; then taskset -c $CPU_LOAD "$@"; else "$@"; fi; }
 
 # Query files.
 for i in $(seq 0 9999); do echo "n$i.bench.test A"; done >"$W/forwarded.txt"
@@ -102,7 +142,7 @@ EOF
   local-data: "bench.test. 300 IN A 10.0.0.1"
 EOF
 } >"$W/upstream.conf"
-taskset -c $CPU_UP unbound -d -c "$W/upstream.conf" 2>"$W/upstream.err" &
+on_upstream unbound -d -c "$W/upstream.conf" 2>"$W/upstream.err" &
 PIDS+=($!)
 sleep 0.5
 
@@ -112,13 +152,13 @@ start_sut() { # name
     guard-nocache|guard)
       local cache=""
       [ "$1" = guard-nocache ] && cache="--no-cache"
-      taskset -c $CPU_SUT "$GUARD" serve --policy "$W/policy.toml" --listen 127.0.0.1:$SUT_PORT \
-        --upstream 127.0.0.1:$UP_PORT --admin 127.0.0.1:$ADMIN_PORT $cache >/dev/null 2>"$W/guard.err" &
+      on_sut "$GUARD" serve --policy "$W/policy.toml" --listen 127.0.0.1:$SUT_PORT \
+        --upstream 127.0.0.1:$UP_PORT --admin 127.0.0.1:$ADMIN_PORT $cache ${GUARD_EXTRA:-} >/dev/null 2>"$W/guard.err" &
       ;;
     dnsmasq-nocache|dnsmasq)
       local cache="--cache-size=0"
       [ "$1" = dnsmasq ] && cache="--cache-size=10000"
-      taskset -c $CPU_SUT dnsmasq --no-resolv --no-hosts --keep-in-foreground --bind-interfaces \
+      on_sut dnsmasq --no-resolv --no-hosts --keep-in-foreground --bind-interfaces \
         --listen-address=127.0.0.1 --port=$SUT_PORT --server=127.0.0.1#$UP_PORT $cache \
         --dns-forward-max=10000 --conf-file="$W/dnsmasq-deny.conf" --pid-file="$W/sut.pid" --user=root &
       ;;
@@ -136,7 +176,7 @@ forward-zone:
   forward-addr: 127.0.0.1@$UP_PORT
 EOF
       } >"$W/unbound.conf"
-      taskset -c $CPU_SUT unbound -d -c "$W/unbound.conf" 2>"$W/unbound.err" &
+      on_sut unbound -d -c "$W/unbound.conf" 2>"$W/unbound.err" &
       ;;
     dnsdist-nocache|dnsdist)
       {
@@ -149,7 +189,7 @@ EOF
           echo "getPool(''):setCache(pc)"
         fi
       } >"$W/dnsdist.conf"
-      taskset -c $CPU_SUT dnsdist --supervised --disable-syslog -C "$W/dnsdist.conf" >"$W/dnsdist.err" 2>&1 &
+      on_sut dnsdist --supervised --disable-syslog -C "$W/dnsdist.conf" >"$W/dnsdist.err" 2>&1 &
       ;;
   esac
   SUT_PID=$!
@@ -183,10 +223,10 @@ throughput() { # mix server file: one saturation run
   skip "$mix" && return 0
   start_sut "$server"
   # Warm-up: one pass over the names (fills caches for the cached mix).
-  taskset -c $CPU_LOAD dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -n 1 -c 4 -q 100 >/dev/null 2>&1 || true
+  on_load dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -n 1 -c 4 -q 100 >/dev/null 2>&1 || true
   local t0 t1 qps completed lost cpu_us
   t0=$(cpu_ticks "$SUT_PID")
-  taskset -c $CPU_LOAD dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -l "$SECONDS_RUN" -c 8 \
+  on_load dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -l "$SECONDS_RUN" -c 8 \
     -q "${OUTSTANDING:-100}" -t 2 >"$W/run.txt" 2>&1 || true
   t1=$(cpu_ticks "$SUT_PID")
   qps=$(awk '/Queries per second/{print $4}' "$W/run.txt")
@@ -198,12 +238,12 @@ throughput() { # mix server file: one saturation run
   stop_sut
 }
 
-latency() { # mix server file: 10,000 qps for 4 s, every query's latency (dnsperf -v)
+latency() { # mix server file: $LAT_QPS qps for 4 s, every query's latency (dnsperf -v)
   local mix=$1 server=$2 file=$3
   skip "$mix" && return 0
   start_sut "$server"
-  taskset -c $CPU_LOAD dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -n 1 -c 4 -q 100 >/dev/null 2>&1 || true
-  taskset -c $CPU_LOAD dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -l 4 -c 4 -Q 10000 -t 2 -v \
+  on_load dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -n 1 -c 4 -q 100 >/dev/null 2>&1 || true
+  on_load dnsperf -s 127.0.0.1 -p $SUT_PORT -d "$file" -l 4 -c 4 -Q "$LAT_QPS" -t 2 -v \
     >"$W/lat.txt" 2>&1 || true
   local lost10k pct
   lost10k=$(awk '/Queries lost/{print $3}' "$W/lat.txt")
@@ -217,7 +257,7 @@ latency() { # mix server file: 10,000 qps for 4 s, every query's latency (dnsper
   stop_sut
 }
 
-echo "dns-guard: $GUARD"
+echo "dns-guard: $GUARD (mode $MODE)"
 echo "dnsperf $(dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(unbound -V | head -1)"
 [ $HAVE_DNSDIST = 1 ] && dnsdist --version 2>/dev/null | head -1
 
@@ -241,7 +281,7 @@ for pair in "${PAIRS[@]}"; do
 done
 
 RESULTS="$W/results.tsv"
-echo -e "mix\tserver\tbest_qps\tcpu_us_per_query\tlost\tp50_ms\tp99_ms\tp999_ms\tlost_at_10k" >"$RESULTS"
+echo -e "mix\tserver\tbest_qps\tcpu_us_per_query\tlost\tp50_ms\tp99_ms\tp999_ms\tlost_at_lat_qps" >"$RESULTS"
 for pair in "${PAIRS[@]}"; do
   set -- $pair
   skip "$1" && continue
@@ -263,14 +303,30 @@ echo "Ratios (same run):"
 F=$(ratio forwarded guard-nocache dnsmasq-nocache)
 B=$(ratio blocked guard dnsmasq)
 C=$(ratio cached guard unbound)
-echo "forwarded, cache off: dns-guard / dnsmasq = $F   (floor 1.5)"
-echo "blocked:              dns-guard / dnsmasq = $B   (floor 1.2)"
+cpu_of() { awk -F'\t' -v m="$1" -v a="$2" '$1==m && $2==a {print $4}' "$RESULTS"; }
+p99_of() { awk -F'\t' -v m="$1" -v a="$2" '$1==m && $2==a {print $7}' "$RESULTS"; }
+FC=$(cpu_of forwarded guard-nocache); BC=$(cpu_of blocked guard)
+if [ "$MODE" = quota ]; then
+  FF=1.5; FB=1.5; FCPU=1e9; BCPU=1e9
+else
+  FF=2.0; FB=1.5; FCPU=10; BCPU=5
+fi
+echo "forwarded, cache off: dns-guard / dnsmasq = $F   (floor $FF), dns-guard CPU $FC us/query"
+echo "blocked:              dns-guard / dnsmasq = $B   (floor $FB), dns-guard CPU $BC us/query"
 echo "cached:               dns-guard / unbound = $C   (floor 1.0)"
 LOST10K=$(awk -F'\t' 'NR>1 && $2 ~ /^guard/ {s+=$9} END{print s+0}' "$RESULTS")
-echo "dns-guard queries lost at 10,000 qps (all mixes): $LOST10K   (floor 0)"
-if [ -n "$OUT" ]; then cp "$RESULTS" "$OUT"; fi
+echo "dns-guard queries lost at $LAT_QPS qps (all mixes): $LOST10K   (floor 0)"
 FAIL=0
-awk -v f="$F" -v b="$B" -v c="$C" 'BEGIN{ exit !(f>=1.5 && b>=1.2 && c>=1.0) }' || FAIL=1
+if [ "$MODE" = quota ]; then
+  P99=$(for m in forwarded blocked cached; do skip $m || p99_of $m $( [ $m = forwarded ] && echo guard-nocache || echo guard); done | sort -g | tail -1)
+  echo "dns-guard worst p99 at $LAT_QPS qps under the quota: ${P99:-nan} ms   (floor 5 ms)"
+  awk -v p="${P99:-nan}" 'BEGIN{ exit !(p+0 <= 5) }' || FAIL=1
+else
+  echo "CPU floors: forwarded <= $FCPU us, blocked <= $BCPU us"
+  awk -v f="${FC:-nan}" -v b="${BC:-nan}" -v x=$FCPU -v y=$BCPU 'BEGIN{ exit !(f+0<=x && b+0<=y) }' || FAIL=1
+fi
+if [ -n "$OUT" ]; then cp "$RESULTS" "$OUT"; fi
+awk -v f="$F" -v b="$B" -v c="$C" -v ff=$FF -v fb=$FB 'BEGIN{ exit !(f>=ff && b>=fb && c>=1.0) }' || FAIL=1
 [ "$LOST10K" = 0 ] || FAIL=1
 if [ $FAIL = 0 ]; then echo "all floors met"; else echo "FLOOR MISSED"; fi
 exit $FAIL

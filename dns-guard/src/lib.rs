@@ -14,6 +14,7 @@ pub mod audit;
 pub mod batch;
 pub mod cache;
 pub mod commands;
+pub mod cpus;
 pub mod events;
 pub mod forward;
 pub mod guard;

@@ -88,6 +88,10 @@ struct ServeArgs {
     /// UDP listening sockets (SO_REUSEPORT); 0 means one per core.
     #[arg(long, default_value_t = 0)]
     udp_sockets: usize,
+    /// Runtime threads. Default: sized from the cgroup CPU quota and the affinity mask (one
+    /// thread, a current-thread runtime, at one CPU or less).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Where the default upstreams are read from.
     #[arg(long, default_value = "/etc/resolv.conf", hide = true)]
     resolv_conf: PathBuf,
@@ -121,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 http_poll: Duration::from_millis(a.http_poll_ms.max(100)),
                 udp_sockets: a.udp_sockets,
                 resolv_conf: a.resolv_conf,
+                threads: a.threads.filter(|n| *n > 0),
             })
             .context("serve")?;
             Ok(ExitCode::SUCCESS)

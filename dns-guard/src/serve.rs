@@ -9,6 +9,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::audit::{Audit, Event};
 use crate::cache::Cache;
+use crate::cpus::CpuBudget;
 use crate::forward::{ForwardConfig, Forwarder, UpstreamSocketError, upstreams_from_resolv_conf};
 use crate::guard::{Active, Guard};
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct ServeConfig {
     /// UDP listening sockets; 0 = one per core.
     pub udp_sockets: usize,
     pub resolv_conf: PathBuf,
+    /// Runtime threads; None = sized from the CPU quota and affinity (see `cpus`).
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,14 +67,22 @@ pub enum ServeError {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
+    let budget = CpuBudget::detect(config.threads);
+    let cores = budget.threads;
+    // At one CPU or less, one thread answers with less CPU per query than a pool: no
+    // cross-thread wake-ups, no work stealing, no idle workers spinning before they park.
+    let runtime = if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
+    }
+    .map_err(ServeError::Runtime)?;
+    eprintln!("dns-guard: {}", budget.describe());
     runtime.block_on(run(config, cores))
 }
 
