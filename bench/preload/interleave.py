@@ -4,9 +4,12 @@
 Usage: interleave.py LAUNCHES ROUNDS DRIVER NAME=ENV[,ENV...] ...   (ENV is KEY=VALUE; "-" for
 none). Each round runs every variant once, in turn, so a change in machine load hits all of
 them alike; the figure per variant is the median over the rounds of CPU time (user + sys of
-the driver and all its children) per launch. The process pins itself and its children to one
-CPU: a launch is the parent waiting for its child anyway, and a fixed CPU removes the
-migrations that otherwise make single runs swing by several percent.
+the driver and all its children) per launch, and of wall-clock time per launch.
+
+BENCH_MODE picks how it runs: "unpinned" (default, as a task runs it: the scheduler places the
+parent and each child where it likes), "pinned" (the process and its children on one CPU: no
+migrations, the lab figure) or "quota" (the process joins the cgroup BENCH_CGROUP first, which
+the caller gave a CFS quota: a 0.25-vCPU task).
 """
 import json
 import os
@@ -26,8 +29,15 @@ def main():
                 k, _, v = kv.partition("=")
                 extra[k] = v
         variants.append((name, extra))
-    cpus = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpus[-1]})
+    mode = os.environ.get("BENCH_MODE", "unpinned")
+    if mode == "pinned":
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[-1]})
+    elif mode == "quota":
+        with open(os.path.join(os.environ["BENCH_CGROUP"], "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    elif mode != "unpinned":
+        sys.exit(f"interleave.py: unknown BENCH_MODE {mode}")
     cpu = {name: [] for name, _ in variants}
     wall = {name: [] for name, _ in variants}
     for _ in range(rounds):
