@@ -172,7 +172,10 @@ fn the_report_groups_and_counts_what_a_real_task_did() {
     );
     let nc = blocked[position(&blocked, "program /usr/bin/nc")];
     assert!(nc.contains("rule process.deny:nc"), "{text}");
-    assert!(nc.contains("in worker by "), "the launching program is named: {text}");
+    assert!(
+        nc.contains("in worker by "),
+        "the launching program is named: {text}"
+    );
     assert!(
         !nc.contains(" x"),
         "one launch, however many PATH entries sh tried: {text}"
