@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod answer;
 pub mod audit;
+pub mod audits;
 pub mod batch;
 pub mod cache;
 pub mod commands;

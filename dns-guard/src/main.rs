@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dns_guard::{commands, serve};
+use dns_guard::{audits, commands, serve};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,9 @@ enum Command {
     },
     /// Report every error in a policy file (exit 1 if there is any).
     Validate { policy: PathBuf },
+    /// Print the audit log as a report: blocked and alerted names, programs, connections and
+    /// web attacks, grouped and counted by container, rule and program (docs/audits.md).
+    Audits(audits::AuditsArgs),
 }
 
 #[derive(clap::Args)]
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Audits(a) => audits::run(a).map(|()| ExitCode::SUCCESS),
         Command::Serve(a) => {
             let admin = (!a.no_admin).then_some(a.admin);
             serve::serve(serve::ServeConfig {

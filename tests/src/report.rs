@@ -15,66 +15,34 @@ fn secs(d: Option<Duration>) -> String {
     )
 }
 
-fn s<'a>(e: &'a Value, k: &str) -> &'a str {
-    e.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-/// One line per distinct (subject, rule, where) among the events with this action, with a
-/// count. The shim reports a launch once per candidate path (each `PATH` entry execvp tries),
-/// so process events of one process and rule are one launch, shown by the path that exists.
-fn event_lines(events: &[Value], action: &str) -> Vec<String> {
-    let mut items: Vec<(String, String)> = Vec::new();
-    let mut launches: Vec<(String, Vec<String>)> = Vec::new();
-    for e in events.iter().filter(|e| s(e, "action") == action) {
-        let place = if s(e, "source") == "shim" {
-            let exe = s(e, "exe").rsplit('/').next().unwrap_or("");
-            format!("in {} by {exe} ({})", s(e, "container"), s(e, "api"))
-        } else {
-            "at the sidecar (a DNS query)".to_string()
-        };
-        let rule = s(e, "rule");
-        if s(e, "kind") == "process" {
-            let launch = format!("{rule}\u{0}{place}\u{0}{}", e["pid"]);
-            match launches.iter_mut().find(|(k, _)| *k == launch) {
-                Some((_, paths)) => paths.push(s(e, "program").to_string()),
-                None => launches.push((launch, vec![s(e, "program").to_string()])),
-            }
-            continue;
+/// The audit events' part of the report, by `dns-guard audits` (what a user runs on the log
+/// of a real task): blocked and alerted names and programs, grouped and counted.
+fn audits_report(events: &[Value]) -> String {
+    let mut lines = String::new();
+    for e in events {
+        lines.push_str(&e.to_string());
+        lines.push('\n');
+    }
+    let run = || -> std::io::Result<std::process::Output> {
+        let mut child = std::process::Command::new(crate::artifacts::dns_guard())
+            .args(["audits", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, lines.as_bytes())?;
         }
-        let subject = if s(e, "target").is_empty() {
-            format!("name {}", s(e, "name"))
-        } else {
-            format!("name {} -> CNAME {}", s(e, "name"), s(e, "target"))
-        };
-        items.push((format!("{subject:<46} rule {rule:<28}"), place));
+        child.wait_with_output()
+    };
+    match run() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => format!(
+            "dns-guard audits failed: {}\n",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("dns-guard audits could not run: {e}\n"),
     }
-    for (launch, paths) in launches {
-        let mut parts = launch.split('\u{0}');
-        let rule = parts.next().unwrap_or("");
-        let place = parts.next().unwrap_or("").to_string();
-        let program = paths
-            .iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .or(paths.last())
-            .cloned()
-            .unwrap_or_default();
-        items.push((
-            format!("{:<46} rule {rule:<28}", format!("program {program}")),
-            place,
-        ));
-    }
-    let mut lines: Vec<(String, usize)> = Vec::new();
-    for (head, place) in items {
-        let line = format!("{head} {place}");
-        match lines.iter_mut().find(|(l, _)| *l == line) {
-            Some((_, n)) => *n += 1,
-            None => lines.push((line, 1)),
-        }
-    }
-    lines
-        .into_iter()
-        .map(|(l, n)| if n > 1 { format!("{l} x{n}") } else { l })
-        .collect()
 }
 
 /// The report, as printed by `scripts/demo`.
@@ -111,14 +79,8 @@ pub fn render(
         "The {WEB} container (python3 http.server as nobody) served {served} request(s).\n"
     );
 
-    let _ = writeln!(out, "Blocked by TaskGuard (from the audit log):");
-    for line in event_lines(events, "blocked") {
-        let _ = writeln!(out, "  {line}");
-    }
-    let _ = writeln!(out, "Allowed and reported (alert rules):");
-    for line in event_lines(events, "alerted") {
-        let _ = writeln!(out, "  {line}");
-    }
+    let _ = writeln!(out, "From the audit log (dns-guard audits):");
+    out.push_str(&audits_report(events));
     let _ = writeln!(
         out,
         "Not seen by TaskGuard: the fetch of http://127.0.77.1/ (a direct IP connection, no name);\n  \

@@ -342,6 +342,11 @@ impl GuardProcess {
         self.stderr.lock().expect("stderr").clone()
     }
 
+    /// Every audit line so far, as written.
+    pub fn audit_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout").clone()
+    }
+
     /// Every audit line so far, parsed (lines that are not JSON fail the test).
     pub fn events(&self) -> Vec<Value> {
         self.stdout
