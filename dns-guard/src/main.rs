@@ -35,7 +35,8 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         timeout: u64,
     },
-    /// Print each name's verdict and the rule that decided it.
+    /// Print each name's (or address's: `203.0.113.5`, `[fd00::1]:443`) verdict and the rule
+    /// that decided it.
     Check {
         #[arg(long)]
         policy: PathBuf,
