@@ -17,6 +17,7 @@ pub mod commands;
 pub mod events;
 pub mod forward;
 pub mod guard;
+pub mod ledger;
 pub mod metrics;
 pub mod publish;
 pub mod query;

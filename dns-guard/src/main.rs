@@ -89,6 +89,11 @@ struct ServeArgs {
     /// UDP listening sockets (SO_REUSEPORT); 0 means one per core.
     #[arg(long, default_value_t = 0)]
     udp_sockets: usize,
+    /// Slots of the answers ledger (answers.bin in --run-dir), each one address of an
+    /// allowed name; rounded up to a power of two. When full, the entries closest to expiry
+    /// make room.
+    #[arg(long, default_value_t = guard_ledger::DEFAULT_SLOTS)]
+    ledger_slots: u32,
     /// Where the default upstreams are read from.
     #[arg(long, default_value = "/etc/resolv.conf", hide = true)]
     resolv_conf: PathBuf,
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 http_poll: Duration::from_millis(a.http_poll_ms.max(100)),
                 udp_sockets: a.udp_sockets,
                 resolv_conf: a.resolv_conf,
+                ledger_slots: a.ledger_slots.clamp(16, 1 << 24),
             })
             .context("serve")?;
             Ok(ExitCode::SUCCESS)
