@@ -359,3 +359,65 @@ fn c_connect_blocking_and_non_blocking_is_refused_at_once() {
         "{out:?}"
     );
 }
+
+/// The sidecar's answers ledger: an address is allowed in every process of the task once the
+/// sidecar answered an allowed name with it (here `dig` asks it, as another container would),
+/// and not before.
+#[test]
+fn an_address_the_sidecar_answered_is_allowed_in_other_processes() {
+    use guard_tests::upstream::{Dnsmasq, GuardOptions, GuardProcess, TempDir, Zone, dig};
+    let test = "an_address_the_sidecar_answered_is_allowed_in_other_processes";
+    let Some(net) = Net::start(test) else { return };
+    if !guard_tests::upstream::dns_tools(test) {
+        return;
+    }
+    let dir = TempDir::new("net-ledger");
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy("[net]\ndefault = \"deny\"\n")).unwrap();
+    let upstream = Dnsmasq::start(&Zone::new().host(NAME, OUTSIDE_IP));
+    let mut opts = GuardOptions::new(policy_path.display().to_string(), upstream.addr);
+    opts.run_dir = Some(run.clone());
+    let sidecar = GuardProcess::start(opts);
+    let env = [
+        (
+            "LD_PRELOAD",
+            guard_tests::artifacts::preload_lib().display().to_string(),
+        ),
+        (
+            guard_contract::env::POLICY,
+            run.join("policy.json").display().to_string(),
+        ),
+        (
+            guard_contract::env::EVENTS,
+            run.join("events.sock").display().to_string(),
+        ),
+        (guard_contract::env::CONTAINER, "app".to_string()),
+    ];
+    let connect = || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", net.task.name(), "python3", "-c"])
+            .arg(format!(
+                "import socket\ntry:\n    socket.create_connection(('{OUTSIDE_IP}', {PORT}), 5).close(); print('ok')\nexcept OSError as e:\n    print(e.errno)"
+            ))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("running python3");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        connect(),
+        libc::ECONNREFUSED.to_string(),
+        "before the name was resolved"
+    );
+    let ev = sidecar
+        .wait_event(Duration::from_secs(5), |e| e["kind"] == "net")
+        .expect("the refusal reaches the sidecar's audit log");
+    assert_eq!(ev["address"], OUTSIDE_IP);
+    assert_eq!(ev["action"], "blocked");
+    let d = dig(sidecar.dns, NAME, "A", &[]);
+    assert_eq!(d.status, "NOERROR", "{}", d.raw);
+    assert!(d.raw.contains(OUTSIDE_IP), "{}", d.raw);
+    assert_eq!(connect(), "ok", "after the sidecar answered {NAME}");
+}
