@@ -169,10 +169,14 @@ def tcp(host, port, family=socket.AF_INET):
         return errno.errorcode.get(e.errno, str(e.errno))
     finally:
         s.close()
-def udp(host, port):
+QUERY = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01"
+def udp(host, port, msg=False):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        s.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01", (host, port))
+        if msg:
+            s.sendmsg([QUERY], [], 0, (host, port))
+        else:
+            s.sendto(QUERY, (host, port))
         return "ok"
     except OSError as e:
         return errno.errorcode.get(e.errno, str(e.errno))
@@ -184,6 +188,7 @@ print("again", tcp(out, port))
 print("mapped", tcp("::ffff:" + out, port, socket.AF_INET6))
 print("loopback", tcp("127.0.0.1", port))
 print("udp", udp(out, 53))
+print("udpmsg", udp(out, 53, msg=True))
 print("resolved", socket.getaddrinfo(sys.argv[3], port, socket.AF_INET)[0][4][0])
 print("after", tcp(out, port))
 print("urllib", urllib.request.urlopen("http://%s:%d/" % (sys.argv[3], port), timeout=5).read().decode().strip())
@@ -199,7 +204,7 @@ fn a_hard_coded_address_is_refused_until_an_allowed_name_resolves_to_it() {
     let out = net.run(&guard, &["python3", "-c", PYTHON, OUTSIDE_IP, &port, NAME]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let expected = format!(
-        "direct ECONNREFUSED\nagain ECONNREFUSED\nmapped ECONNREFUSED\nloopback ok\nudp EPERM\n\
+        "direct ECONNREFUSED\nagain ECONNREFUSED\nmapped ECONNREFUSED\nloopback ok\nudp EPERM\nudpmsg EPERM\n\
          resolved {OUTSIDE_IP}\nafter ok\nurllib outside\n"
     );
     assert_eq!(stdout, expected, "{out:?}");
@@ -302,6 +307,7 @@ fn curl_to_an_address_follows_net_rules() {
 }
 
 const CONNECT_C: &str = r#"
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -319,10 +325,35 @@ static void attempt(const char *what, const char *ip, int port, int nonblock) {
     printf("%s rc=%d errno=%s\n", what, rc, rc == 0 ? "0" : strerror(errno));
     close(fd);
 }
+/* Two datagrams in one sendmmsg, to `first` then `second` (port 53). */
+static void batch(const char *what, const char *first, const char *second) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to[2] = {{.sin_family = AF_INET, .sin_port = htons(53)},
+                                {.sin_family = AF_INET, .sin_port = htons(53)}};
+    inet_pton(AF_INET, first, &to[0].sin_addr);
+    inet_pton(AF_INET, second, &to[1].sin_addr);
+    char byte = 0;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct mmsghdr m[2];
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < 2; i++) {
+        m[i].msg_hdr.msg_name = &to[i];
+        m[i].msg_hdr.msg_namelen = sizeof to[i];
+        m[i].msg_hdr.msg_iov = &iov;
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    errno = 0;
+    int rc = sendmmsg(fd, m, 2, 0);
+    printf("%s rc=%d errno=%s\n", what, rc, rc >= 0 ? "0" : strerror(errno));
+    close(fd);
+}
 int main(int argc, char **argv) {
     int port = atoi(argv[2]);
     attempt("blocking", argv[1], port, 0);
     attempt("nonblocking", argv[1], port, 1);
+    /* The kernel stops a batch at a message that fails; so does the guard. */
+    batch("sendmmsg_cut", "127.0.0.1", argv[1]);
+    batch("sendmmsg_first", argv[1], "127.0.0.1");
     return 0;
 }
 "#;
@@ -341,11 +372,24 @@ fn c_connect_blocking_and_non_blocking_is_refused_at_once() {
     let out = net.run(&guard, &[&prog, OUTSIDE_IP, &port]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "blocking rc=-1 errno=Connection refused\nnonblocking rc=-1 errno=Connection refused\n",
+        "blocking rc=-1 errno=Connection refused\nnonblocking rc=-1 errno=Connection refused\n\
+         sendmmsg_cut rc=1 errno=0\nsendmmsg_first rc=-1 errno=Operation not permitted\n",
         "{out:?}"
     );
     assert_eq!(net.outside_requests(), 0);
-    assert_eq!(net_events(&guard.events()).len(), 1);
+    let events = guard.events();
+    let protocols: Vec<_> = net_events(&events)
+        .iter()
+        .map(|e| (e["protocol"].clone(), e["api"].clone()))
+        .collect();
+    assert_eq!(
+        protocols,
+        [
+            ("tcp".into(), "connect".into()),
+            ("udp".into(), "sendmmsg".into())
+        ],
+        "{events:#?}"
+    );
     // Allowed, the same program connects (blocking) and starts connecting (non-blocking).
     let allowed = Guard::new(&policy(
         "[net]\ndefault = \"deny\"\nallow = [\"10.213.0.2\"]\n",
@@ -358,6 +402,7 @@ fn c_connect_blocking_and_non_blocking_is_refused_at_once() {
         stdout.contains("nonblocking rc=-1 errno=Operation now in progress"),
         "{out:?}"
     );
+    assert!(stdout.contains("sendmmsg_cut rc=2 errno=0"), "{out:?}");
 }
 
 /// The sidecar's answers ledger: an address is allowed in every process of the task once the
