@@ -2,10 +2,12 @@
 fn main() {
     println!("cargo:rerun-if-changed=src/variadic.c");
     println!("cargo:rerun-if-changed=src/personality.c");
+    println!("cargo:rerun-if-changed=src/resolv.c");
     println!("cargo:rerun-if-changed=hooks.map");
     cc::Build::new()
         .file("src/variadic.c")
         .file("src/personality.c")
+        .file("src/resolv.c")
         .flag("-fvisibility=hidden")
         .warnings(true)
         .compile("guard_variadic");

@@ -34,12 +34,18 @@ pub const POLICY_JSON_FILE: &str = "policy.json";
 /// (`guard_policy::view`). Always published *before* `policy.json`, in the same directory, so a
 /// reader that sees a new `policy.json` also finds the matching `policy.bin`.
 pub const POLICY_BIN_FILE: &str = "policy.bin";
+/// The answers ledger (`guard_ledger`): the addresses the sidecar answered for allowed names,
+/// each until its TTL plus `[net] grace`, in a fixed-size table of atomically updated slots
+/// that the shim maps and reads in its `connect`/`sendto` hooks. Created once at full size
+/// (by rename) and then only updated in place.
+pub const ANSWERS_FILE: &str = "answers.bin";
 /// The sidecar's Unix datagram socket that receives the shim's events.
 pub const EVENTS_SOCK_FILE: &str = "events.sock";
 /// Full paths of the three run files on the volume.
 pub const POLICY_JSON: &str = "/guard/run/policy.json";
 pub const POLICY_BIN: &str = "/guard/run/policy.bin";
 pub const EVENTS_SOCK: &str = "/guard/run/events.sock";
+pub const ANSWERS: &str = "/guard/run/answers.bin";
 
 /// Environment of the app containers (set by guard-embed in the task definition, and by
 /// guard-exec at launch).
@@ -90,7 +96,7 @@ pub const EXIT_DENIED: i32 = 126;
 ///
 /// | field | type | meaning |
 /// |---|---|---|
-/// | `kind` (required) | string | `dns` or `process` |
+/// | `kind` (required) | string | `dns`, `process` or `net` |
 /// | `action` (required) | string | `blocked`, `alerted`, `would-block`, `unprotected` |
 /// | `name` | string | the name looked up (kind `dns`) |
 /// | `program` | string | the resolved absolute path of the program launched (kind `process`) |
@@ -102,6 +108,7 @@ pub const EXIT_DENIED: i32 = 126;
 /// | `exe` | string | the reporting process's own executable |
 /// | `api` | string | the hooked call (`execve`, `posix_spawnp`, `getaddrinfo`, ...) |
 /// | `reason` | string | free text for `unprotected` (e.g. `static binary`, `setuid`) |
+/// | `address`, `port`, `protocol` | string, number, string | the destination of a `net` event (`tcp`, `udp`) |
 ///
 /// The sidecar validates each datagram, drops unknown fields, adds `time` and
 /// `source: "shim"`, and writes it as an audit event.
@@ -110,6 +117,7 @@ pub mod event {
     pub const MAX_DATAGRAM: usize = 8192;
     pub const KIND_DNS: &str = "dns";
     pub const KIND_PROCESS: &str = "process";
+    pub const KIND_NET: &str = "net";
     pub const ACTION_BLOCKED: &str = "blocked";
     pub const ACTION_ALERTED: &str = "alerted";
     pub const ACTION_WOULD_BLOCK: &str = "would-block";

@@ -25,23 +25,44 @@ pub fn check(policy: &Path, names: &[String]) -> Result<(Mode, Vec<CheckLine>), 
     let view = compiled.view();
     let lines = names
         .iter()
-        .map(|name| match DnsName::from_text(name.as_bytes()) {
-            Ok(n) => {
-                let d = view.decide_dns(&n);
+        .map(|name| match net_destination(name) {
+            Some(dest) => {
+                // An address is explained as the shim decides a connect to it that no
+                // allowed name resolved to.
+                let d = view.decide_net(&dest, false);
                 CheckLine {
                     name: name.clone(),
                     verdict: d.verdict.as_str().into(),
                     rule: d.rule.to_string(),
                 }
             }
-            Err(e) => CheckLine {
-                name: name.clone(),
-                verdict: "invalid".into(),
-                rule: format!("{e:?}"),
+            None => match DnsName::from_text(name.as_bytes()) {
+                Ok(n) => {
+                    let d = view.decide_dns(&n);
+                    CheckLine {
+                        name: name.clone(),
+                        verdict: d.verdict.as_str().into(),
+                        rule: d.rule.to_string(),
+                    }
+                }
+                Err(e) => CheckLine {
+                    name: name.clone(),
+                    verdict: "invalid".into(),
+                    rule: format!("{e:?}"),
+                },
             },
         })
         .collect();
     Ok((view.mode(), lines))
+}
+
+/// An address argument of `check`: `203.0.113.5`, `10.0.0.2:53`, `::1`, `[fd00::1]:443`.
+fn net_destination(text: &str) -> Option<guard_policy::Destination> {
+    if let Ok(sa) = text.parse::<SocketAddr>() {
+        return Some(guard_policy::Destination::new(sa.ip(), sa.port()));
+    }
+    let ip = text.parse::<std::net::IpAddr>().ok()?;
+    Some(guard_policy::Destination::new(ip, 0))
 }
 
 /// Renders `check` results as an aligned table.

@@ -19,7 +19,7 @@ use crate::guard::Guard;
 
 /// Longest string field kept (argv elements included).
 const MAX_FIELD: usize = 4096;
-const STRING_FIELDS: [&str; 9] = [
+const STRING_FIELDS: [&str; 11] = [
     "name",
     "program",
     "rule",
@@ -29,8 +29,10 @@ const STRING_FIELDS: [&str; 9] = [
     "api",
     "reason",
     "qtype",
+    "address",
+    "protocol",
 ];
-const NUMBER_FIELDS: [&str; 2] = ["pid", "ppid"];
+const NUMBER_FIELDS: [&str; 3] = ["pid", "ppid", "port"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShimEventError {
@@ -88,7 +90,8 @@ pub fn validate(datagram: &[u8]) -> Result<Map<String, Value>, ShimEventError> {
     };
     let mut out = Map::new();
     let kind = fields.get("kind").and_then(Value::as_str);
-    if !matches!(kind, Some(k) if k == event::KIND_DNS || k == event::KIND_PROCESS) {
+    if !matches!(kind, Some(k) if k == event::KIND_DNS || k == event::KIND_PROCESS || k == event::KIND_NET)
+    {
         return Err(ShimEventError::BadEnum("kind"));
     }
     let action = fields.get("action").and_then(Value::as_str);
@@ -133,6 +136,14 @@ mod tests {
         );
         assert!(m.get("evil").is_none());
         assert_eq!(m.len(), 5);
+    }
+
+    #[test]
+    fn net_events_keep_their_destination() {
+        let m = validate(br#"{"kind":"net","action":"blocked","address":"203.0.113.5","port":443,"protocol":"tcp","api":"connect"}"#).unwrap();
+        assert_eq!(m.get("port").and_then(Value::as_u64), Some(443));
+        assert_eq!(m.get("protocol").and_then(Value::as_str), Some("tcp"));
+        assert_eq!(m.len(), 6);
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct Guard {
     pub cache: Option<Cache>,
     pub forwarder: Forwarder,
     health: Option<DnsName>,
+    /// `answers.bin` in the run directory (set by `serve` when there is one).
+    pub ledger: std::sync::OnceLock<crate::ledger::LedgerFile>,
 }
 
 /// A denied name found in a cached or forwarded answer's CNAME chain.
@@ -112,6 +114,7 @@ impl Guard {
             cache,
             forwarder,
             health: DnsName::from_text(HEALTH_NAME.as_bytes()).ok(),
+            ledger: std::sync::OnceLock::new(),
         }
     }
 
@@ -188,6 +191,7 @@ impl Guard {
                     return Some(blocked);
                 }
                 self.metrics.query(outcome, q.qtype);
+                self.record_answers(&view, outcome, &hit.bytes);
                 let mut bytes = hit.bytes;
                 answer::personalise(&mut bytes, &q);
                 if bytes.len() > limit {
@@ -357,12 +361,28 @@ impl Guard {
             return;
         }
         self.metrics.query(p.outcome, q.qtype);
+        self.record_answers(&view, p.outcome, &answer_bytes);
         answer::personalise(&mut answer_bytes, &q);
         if answer_bytes.len() > p.reply.limit(&q) {
             p.reply.send(answer::truncated(&q));
             return;
         }
         p.reply.send(answer_bytes);
+    }
+
+    /// Puts the addresses of an answer served for an allowed (or alerted) name into the
+    /// ledger before the client sees them, so its `connect` finds them. Answers served only
+    /// because of audit mode stay out: connects to them are reported as would-block too.
+    fn record_answers(&self, view: &PolicyView<'_>, outcome: Outcome, answer: &[u8]) {
+        if !matches!(outcome, Outcome::Allowed | Outcome::Alerted) {
+            return;
+        }
+        if let Some(ledger) = self.ledger.get() {
+            let grace = view
+                .net()
+                .map_or(guard_policy::DEFAULT_GRACE, |n| n.grace());
+            ledger.record(answer, grace);
+        }
     }
 
     /// Answers SERVFAIL for a query no upstream answered (counted by the caller).

@@ -19,6 +19,7 @@ pub mod cpus;
 pub mod events;
 pub mod forward;
 pub mod guard;
+pub mod ledger;
 pub mod metrics;
 pub mod publish;
 pub mod query;

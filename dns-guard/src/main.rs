@@ -35,7 +35,8 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         timeout: u64,
     },
-    /// Print each name's verdict and the rule that decided it.
+    /// Print each name's (or address's: `203.0.113.5`, `[fd00::1]:443`) verdict and the rule
+    /// that decided it.
     Check {
         #[arg(long)]
         policy: PathBuf,
@@ -95,6 +96,11 @@ struct ServeArgs {
     /// thread, a current-thread runtime, at one CPU or less).
     #[arg(long)]
     threads: Option<usize>,
+    /// Slots of the answers ledger (answers.bin in --run-dir), each one address of an
+    /// allowed name; rounded up to a power of two. When full, the entries closest to expiry
+    /// make room.
+    #[arg(long, default_value_t = guard_ledger::DEFAULT_SLOTS)]
+    ledger_slots: u32,
     /// Where the default upstreams are read from.
     #[arg(long, default_value = "/etc/resolv.conf", hide = true)]
     resolv_conf: PathBuf,
@@ -130,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 udp_sockets: a.udp_sockets,
                 resolv_conf: a.resolv_conf,
                 threads: a.threads.filter(|n| *n > 0),
+                ledger_slots: a.ledger_slots.clamp(16, 1 << 24),
             })
             .context("serve")?;
             Ok(ExitCode::SUCCESS)

@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub resolv_conf: PathBuf,
     /// Runtime threads; None = sized from the CPU quota and affinity (see `cpus`).
     pub threads: Option<usize>,
+    /// Slots of the answers ledger (`answers.bin`), rounded up to a power of two.
+    pub ledger_slots: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub enum ServeError {
     Publish(#[from] PublishError),
     #[error("cannot create the run directory {dir}: {error}")]
     RunDir { dir: String, error: std::io::Error },
+    #[error("cannot create the answers ledger in {dir}: {error}")]
+    Ledger { dir: String, error: std::io::Error },
     #[error("cannot bind the shim event socket in {dir}: {error}")]
     EventSocket { dir: String, error: std::io::Error },
     #[error("cannot listen for admin HTTP on {addr}: {error}")]
@@ -152,6 +156,16 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
         cache,
         forwarder,
     ));
+    if let Some(dir) = &config.run_dir {
+        let ledger =
+            crate::ledger::LedgerFile::open(dir, config.ledger_slots).map_err(|error| {
+                ServeError::Ledger {
+                    dir: dir.display().to_string(),
+                    error,
+                }
+            })?;
+        let _ = guard.ledger.set(ledger);
+    }
     guard
         .metrics
         .reloads_ok

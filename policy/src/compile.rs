@@ -244,6 +244,11 @@ impl Writer {
 
         out[..8].copy_from_slice(&MAGIC);
         out[OFF_FORMAT..OFF_FORMAT + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        if let Some(net) = &policy.net {
+            let off = out.len() as u32;
+            out.extend_from_slice(&crate::net::write(net));
+            out[OFF_NET..OFF_NET + 4].copy_from_slice(&off.to_le_bytes());
+        }
         let len = out.len() as u32;
         out[OFF_BLOB_LEN..OFF_BLOB_LEN + 4].copy_from_slice(&len.to_le_bytes());
         out[OFF_MODE] = policy.mode as u8;

@@ -77,13 +77,21 @@ pub enum RuleRef<'a> {
         list: Verdict,
         pattern: &'a str,
     },
+    /// A decision the policy makes without a rule of its own: `net.loopback` (the task's
+    /// shared loopback is always allowed), `net.answers` (an address an allowed name
+    /// resolved to).
+    Builtin {
+        section: Section,
+        what: &'static str,
+    },
 }
 
-/// The two sections of a policy.
+/// The sections of a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Section {
     Dns,
     Process,
+    Net,
 }
 
 impl Section {
@@ -91,6 +99,7 @@ impl Section {
         match self {
             Section::Dns => "dns",
             Section::Process => "process",
+            Section::Net => "net",
         }
     }
 }
@@ -121,6 +130,7 @@ impl core::fmt::Display for RuleRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RuleRef::Default { section } => write!(f, "{}.default", section.as_str()),
+            RuleRef::Builtin { section, what } => write!(f, "{}.{}", section.as_str(), what),
             RuleRef::Pattern {
                 section,
                 list,

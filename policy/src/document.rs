@@ -18,6 +18,10 @@ pub struct Policy {
     pub mode: Mode,
     pub dns: DnsSection,
     pub process: ProcessSection,
+    /// `[net]`: absent means every destination is allowed (and the version of a policy
+    /// without it is what it was before the section existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::net::NetSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -21,7 +21,7 @@
 //! 100  name-glob prefix index offset u32, capacity u32
 //! 108  name-glob suffix index offset u32, capacity u32
 //! 116  string pool            offset u32, length u32
-//! 124  reserved u32
+//! 124  [net] section        offset u32 (0 = no [net] section; see [`crate::net`])
 //! glob index filters (FILTERS_LEN = 4 x 96 bytes), right after the header, in the order
 //!     path-glob prefix, path-glob suffix, name-glob prefix, name-glob suffix: each index's
 //!     key-length bitmap and head filter (see below). Kept next to the header, which every
@@ -123,6 +123,7 @@ pub(crate) const OFF_PATH_SUFFIX_INDEX: usize = 92;
 pub(crate) const OFF_NAME_PREFIX_INDEX: usize = 100;
 pub(crate) const OFF_NAME_SUFFIX_INDEX: usize = 108;
 pub(crate) const OFF_POOL: usize = 116;
+pub(crate) const OFF_NET: usize = 124;
 
 /// A little-endian u32 at `off`, if it is inside `bytes`.
 #[inline]

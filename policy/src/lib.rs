@@ -21,6 +21,7 @@ mod glob;
 mod glob_index;
 mod hash;
 mod name;
+mod net;
 mod table;
 mod view;
 
@@ -39,6 +40,7 @@ mod tree;
 
 pub use decision::{CnameMode, Decision, DnsAnswer, Mode, RuleRef, Section, Verdict};
 pub use name::{DnsName, NameError};
+pub use net::{DEFAULT_GRACE, Destination, MAX_GRACE, NetView};
 pub use view::{PolicyView, ViewError};
 
 #[cfg(feature = "compile")]
@@ -47,3 +49,5 @@ pub use compile::CompiledPolicy;
 pub use document::{DnsSection, Policy, ProcessSection};
 #[cfg(feature = "compile")]
 pub use error::{PolicyError, PolicyErrors};
+#[cfg(feature = "compile")]
+pub use net::NetSection;

@@ -53,6 +53,7 @@ impl<'o> Checker<'o> {
                 deny: Vec::new(),
                 alert: Vec::new(),
             },
+            net: None,
         };
         let Some(entries) = self.table(root, "document") else {
             return policy;
@@ -71,6 +72,7 @@ impl<'o> Checker<'o> {
                 }
                 "dns" => self.dns(item, &mut policy.dns),
                 "process" => self.process(item, &mut policy.process),
+                "net" => policy.net = Some(self.net(item)),
                 // Written by `CompiledPolicy::to_json`; derived from the content, so ignored.
                 "version" => {
                     if !matches!(item.node, Node::Str(_)) {
@@ -81,7 +83,7 @@ impl<'o> Checker<'o> {
                         );
                     }
                 }
-                other => self.unknown(*line, other, "", &["mode", "dns", "process"]),
+                other => self.unknown(*line, other, "", &["mode", "dns", "process", "net"]),
             }
         }
         policy
@@ -192,6 +194,54 @@ impl<'o> Checker<'o> {
                 }
             }
         }
+    }
+
+    fn net(&mut self, item: &Item<'_>) -> crate::net::NetSection {
+        use crate::net::{MAX_GRACE, NetSection, normalise};
+        let mut net = NetSection::default();
+        let Some(entries) = self.table(item, "net") else {
+            return net;
+        };
+        self.duplicates(entries, "net.");
+        let mut default = None;
+        for (key, line, item) in entries {
+            let field = format!("net.{key}");
+            match key.as_str() {
+                "default" => default = self.verdict_default(item, &field),
+                "grace" => match item.node {
+                    Node::Int(n) if (0..=i64::from(MAX_GRACE)).contains(&n) => net.grace = n as u32,
+                    ref other => self.error(
+                        item.line,
+                        &field,
+                        format!(
+                            "expected seconds from 0 to {MAX_GRACE} (an integer), found {}",
+                            match other {
+                                Node::Int(n) => n.to_string(),
+                                other => other.kind().to_string(),
+                            }
+                        ),
+                    ),
+                },
+                "allow" => net.allow = self.patterns(item, &field, normalise),
+                "deny" => net.deny = self.patterns(item, &field, normalise),
+                "alert" => net.alert = self.patterns(item, &field, normalise),
+                other => self.unknown(
+                    *line,
+                    other,
+                    "net.",
+                    &["default", "grace", "allow", "deny", "alert"],
+                ),
+            }
+        }
+        match default {
+            Some(v) => net.default = v,
+            None => {
+                if !entries.iter().any(|e| e.0 == "default") {
+                    self.error(item.line, "net.default", "missing; a [net] section must say `default = \"allow\"` or `default = \"deny\"`");
+                }
+            }
+        }
+        net
     }
 
     /// Reports keys that appear more than once (JSON allows it; TOML does not parse).

@@ -11,6 +11,7 @@ use crate::format::*;
 use crate::glob_index::{GlobSet, verdict_of};
 use crate::hash;
 use crate::name::DnsName;
+use crate::net::{Destination, NetView};
 use crate::table::Table;
 
 /// Where a DNS slot keeps its two verdicts.
@@ -63,6 +64,7 @@ pub struct PolicyView<'a> {
     path_globs: GlobSet,
     name_globs: GlobSet,
     pool: Pool<'a>,
+    net: Option<NetView<'a>>,
 }
 
 /// Whether a wire-form name and a dotted text name (no escapes, as rules are) have the same
@@ -164,7 +166,54 @@ impl<'a> PolicyView<'a> {
                 [filters_at(2), filters_at(3)],
             )?,
             pool: Pool(pool),
+            net: match field(OFF_NET)? as usize {
+                0 => None,
+                off => Some(NetView::at(blob, off).ok_or(ViewError::Truncated)?),
+            },
         })
+    }
+
+    /// The `[net]` section, `None` when the policy has none (every destination allowed).
+    pub fn net(&self) -> Option<NetView<'a>> {
+        self.net
+    }
+
+    /// The decision for a connection or datagram to `dest` (see [`crate::net`] for the
+    /// order). `answered`: an allowed name resolved to this address in the task (the
+    /// answers ledger or the process's own lookups). Without a `[net]` section everything
+    /// is allowed by `net.default`.
+    pub fn decide_net(&self, dest: &Destination, answered: bool) -> Decision<'a> {
+        let builtin = |what| Decision {
+            verdict: Verdict::Allow,
+            rule: RuleRef::Builtin {
+                section: Section::Net,
+                what,
+            },
+        };
+        let default = |verdict| Decision {
+            verdict,
+            rule: RuleRef::Default {
+                section: Section::Net,
+            },
+        };
+        let Some(net) = self.net else {
+            return default(Verdict::Allow);
+        };
+        if dest.is_loopback() {
+            return builtin("loopback");
+        }
+        match net.rule(dest) {
+            Some((verdict, pattern)) => Decision {
+                verdict,
+                rule: RuleRef::Pattern {
+                    section: Section::Net,
+                    list: verdict,
+                    pattern,
+                },
+            },
+            None if answered => builtin("answers"),
+            None => default(net.default()),
+        }
     }
 
     /// The policy's version: a hash of its normalised content, e.g. `"3f9c0e1d2a7b4c55"`.
@@ -372,6 +421,7 @@ impl PolicyView<'static> {
             path_globs: GlobSet::EMPTY,
             name_globs: GlobSet::EMPTY,
             pool: Pool(&[]),
+            net: None,
         }
     }
 }

@@ -249,6 +249,7 @@ proptest! {
                     prop_assert_eq!(list, v);
                     prop_assert!(patterns.iter().any(|p| p == pattern), "path {}: got {}, want one of {:?}", path, pattern, patterns);
                 }
+                RuleRef::Builtin { .. } => prop_assert!(false, "path {}: a built-in rule", path),
             }
         }
     }

@@ -5,7 +5,7 @@
 use core::ffi::{c_char, c_int, c_uchar, c_void};
 
 use guard_policy::DnsName;
-use guard_preload_core::{Buf, lookup, sys};
+use guard_preload_core::{Buf, lookup, net, sys};
 
 use crate::init::config;
 use crate::real::{self, call_real};
@@ -16,6 +16,8 @@ const EAI_NONAME: c_int = -2;
 
 unsafe extern "C" {
     fn __h_errno_location() -> *mut c_int;
+    /// resolv.c: `statp->res_h_errno = value`.
+    fn guard_set_res_h_errno(statp: *mut c_void, value: c_int);
 }
 
 fn set_h_errno(value: c_int) {
@@ -41,9 +43,32 @@ pub unsafe extern "C" fn getaddrinfo(
 ) -> c_int {
     // SAFETY: hints is NULL or the caller's struct.
     let numeric = !hints.is_null() && unsafe { (*hints).ai_flags } & AI_NUMERICHOST != 0;
-    if !node.is_null() && !numeric && !name_allowed("getaddrinfo", node) {
-        return EAI_NONAME;
+    let mut record = false;
+    if !node.is_null() && !numeric {
+        let Some(cfg) = config() else {
+            return real_getaddrinfo(node, service, hints, res);
+        };
+        // SAFETY: the caller's C string.
+        let l = lookup::decide_recording(cfg, "getaddrinfo", unsafe { sys::cstr(node) });
+        if !l.allow {
+            return EAI_NONAME;
+        }
+        record = l.answers_allowed;
     }
+    let rc = real_getaddrinfo(node, service, hints, res);
+    if rc == 0 && record && !res.is_null() {
+        // SAFETY: a successful getaddrinfo filled *res with its list.
+        unsafe { net::record_addrinfo(*res) };
+    }
+    rc
+}
+
+fn real_getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
     call_real!(
         real::GETADDRINFO,
         fn(*const c_char, *const c_char, *const libc::addrinfo, *mut *mut libc::addrinfo) -> c_int,
@@ -128,8 +153,10 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut c_void {
         set_h_errno(HOST_NOT_FOUND);
         return core::ptr::null_mut();
     }
-    call_real!(real::GETHOSTBYNAME, fn(*const c_char) -> *mut c_void, name)
-        .unwrap_or(core::ptr::null_mut())
+    let h = call_real!(real::GETHOSTBYNAME, fn(*const c_char) -> *mut c_void, name)
+        .unwrap_or(core::ptr::null_mut());
+    record_host(name, h);
+    h
 }
 
 /// # Safety
@@ -140,13 +167,15 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
         set_h_errno(HOST_NOT_FOUND);
         return core::ptr::null_mut();
     }
-    call_real!(
+    let h = call_real!(
         real::GETHOSTBYNAME2,
         fn(*const c_char, c_int) -> *mut c_void,
         name,
         af
     )
-    .unwrap_or(core::ptr::null_mut())
+    .unwrap_or(core::ptr::null_mut());
+    record_host(name, h);
+    h
 }
 
 /// The reentrant variants report "not found" like glibc does: return 0 with `*result` NULL
@@ -179,7 +208,7 @@ pub unsafe extern "C" fn gethostbyname_r(
         // SAFETY: caller's out pointers.
         return unsafe { not_found_r(result, h_errnop) };
     }
-    call_real!(
+    let rc = call_real!(
         real::GETHOSTBYNAME_R,
         fn(*const c_char, *mut c_void, *mut c_char, usize, *mut *mut c_void, *mut c_int) -> c_int,
         name,
@@ -189,7 +218,12 @@ pub unsafe extern "C" fn gethostbyname_r(
         result,
         h_errnop
     )
-    .unwrap_or(libc::ENOSYS)
+    .unwrap_or(libc::ENOSYS);
+    if rc == 0 && !result.is_null() {
+        // SAFETY: the out pointer the real call filled.
+        record_host(name, unsafe { *result });
+    }
+    rc
 }
 
 /// # Safety
@@ -208,7 +242,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
         // SAFETY: caller's out pointers.
         return unsafe { not_found_r(result, h_errnop) };
     }
-    call_real!(
+    let rc = call_real!(
         real::GETHOSTBYNAME2_R,
         fn(
             *const c_char,
@@ -227,13 +261,49 @@ pub unsafe extern "C" fn gethostbyname2_r(
         result,
         h_errnop
     )
-    .unwrap_or(libc::ENOSYS)
+    .unwrap_or(libc::ENOSYS);
+    if rc == 0 && !result.is_null() {
+        // SAFETY: the out pointer the real call filled.
+        record_host(name, unsafe { *result });
+    }
+    rc
+}
+
+/// Records a successful `gethostbyname*` answer of an allowed name for `connect`. The name
+/// was decided already (and reported); this asks the policy again only to tell an allowed
+/// name from one let through by audit mode, without a second report.
+fn record_host(name: *const c_char, h: *mut c_void) {
+    if h.is_null() || net::local_answer_secs().is_none() {
+        return;
+    }
+    // SAFETY: the caller's C string.
+    let text = unsafe { sys::cstr(name) };
+    if text.is_empty() || lookup::is_numeric_host(text) {
+        return;
+    }
+    let Ok(parsed) = guard_policy::DnsName::from_text(text) else {
+        return;
+    };
+    let allowed = guard_preload_core::policy::current_unchecked()
+        .is_some_and(|v| v.decide_dns(&parsed).verdict != guard_policy::Verdict::Deny);
+    if allowed {
+        // SAFETY: a hostent the real call returned.
+        unsafe { net::record_hostent(h.cast()) };
+    }
 }
 
 /// The resolver API fails a denied name with -1 and h_errno HOST_NOT_FOUND.
 fn res_denied() -> c_int {
     set_h_errno(HOST_NOT_FOUND);
     -1
+}
+
+/// The `res_n*` functions fail like glibc's own "not found": -1, with HOST_NOT_FOUND in the
+/// resolver state's `res_h_errno` (what callers of the reentrant API read) and in h_errno.
+fn res_n_denied(statp: *mut c_void) -> c_int {
+    // SAFETY: the caller's resolver state (or NULL, which the helper ignores).
+    unsafe { guard_set_res_h_errno(statp, HOST_NOT_FOUND) };
+    res_denied()
 }
 
 /// `name.domain` as `res_querydomain` builds it.
@@ -291,7 +361,7 @@ macro_rules! res_nquery_hook {
             anslen: c_int,
         ) -> c_int {
             if !name_allowed($api, dname) {
-                return res_denied();
+                return res_n_denied(statp);
             }
             call_real!(
                 $real,
@@ -354,7 +424,7 @@ macro_rules! res_nquerydomain_hook {
             anslen: c_int,
         ) -> c_int {
             if !joined_allowed($api, name, domain) {
-                return res_denied();
+                return res_n_denied(statp);
             }
             call_real!(
                 $real,
@@ -434,9 +504,64 @@ fn send_allowed(msg: *const c_uchar, msglen: c_int) -> bool {
     }
 }
 
+/// Length of a query's header and question (QNAME, QTYPE, QCLASS).
+fn question_end(msg: &[u8]) -> Option<usize> {
+    let mut pos = 12usize;
+    loop {
+        let len = usize::from(*msg.get(pos)?);
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        pos += 1 + len;
+    }
+    let end = pos + 1 + 4;
+    (end <= msg.len()).then_some(end)
+}
+
+/// Answers a denied `res_send` as a server that does not know the name would: an NXDOMAIN
+/// reply to the query (its ID and question, QR and RA set, no records), written to `answer`;
+/// returns its length, or -1 with HOST_NOT_FOUND when `answer` is too small.
+fn nxdomain_reply(
+    msg: *const c_uchar,
+    msglen: c_int,
+    answer: *mut c_uchar,
+    anslen: c_int,
+) -> c_int {
+    let (Ok(len), Ok(room)) = (usize::try_from(msglen), usize::try_from(anslen)) else {
+        return res_denied();
+    };
+    if msg.is_null() || answer.is_null() {
+        return res_denied();
+    }
+    // SAFETY: the caller's query buffer of msglen bytes.
+    let query = unsafe { core::slice::from_raw_parts(msg, len) };
+    let Some(end) = question_end(query) else {
+        return res_denied();
+    };
+    if end > room {
+        return res_denied();
+    }
+    let mut head = [0u8; 12];
+    head.copy_from_slice(&query[..12]);
+    head[2] = 0x80 | (query[2] & 0x79); // QR, opcode and RD kept
+    head[3] = 0x80 | 3; // RA, NXDOMAIN
+    head[4..6].copy_from_slice(&1u16.to_be_bytes());
+    head[6..12].fill(0);
+    // SAFETY: `answer` has room for `end` bytes (checked); the regions do not overlap
+    // unless the caller passed the same buffer, which copy (memmove semantics) allows.
+    unsafe {
+        core::ptr::copy(msg.add(12), answer.add(12), end - 12);
+        core::ptr::copy_nonoverlapping(head.as_ptr(), answer, 12);
+    }
+    end as c_int
+}
+
 fn do_res_send(msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
     if !send_allowed(msg, msglen) {
-        return res_denied();
+        return nxdomain_reply(msg, msglen, answer, anslen);
     }
     call_real!(
         real::RES_SEND,

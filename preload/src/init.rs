@@ -175,6 +175,8 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     } else {
         core::ptr::null()
     };
+    guard_preload_core::event::PROCESS_ARGV
+        .store(argv.cast_mut(), core::sync::atomic::Ordering::Relaxed);
     // A parent we could not hook (a static binary, a raw syscall) may have started us: check
     // our own program, as the kernel ran it and as it was invoked.
     let exe = cfg.exe();

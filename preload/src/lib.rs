@@ -16,6 +16,7 @@ mod dns;
 mod env;
 mod exec;
 mod init;
+mod net;
 mod real;
 mod spawn;
 

@@ -105,6 +105,10 @@ pub static RES_QUERYDOMAIN: Real = Real::with_alt(c"res_querydomain", c"__res_qu
 pub static RES_NQUERY: Real = Real::with_alt(c"res_nquery", c"__res_nquery");
 pub static RES_NSEARCH: Real = Real::with_alt(c"res_nsearch", c"__res_nsearch");
 pub static RES_NQUERYDOMAIN: Real = Real::with_alt(c"res_nquerydomain", c"__res_nquerydomain");
+pub static CONNECT: Real = Real::new(c"connect");
+pub static SENDTO: Real = Real::new(c"sendto");
+pub static SENDMSG: Real = Real::new(c"sendmsg");
+pub static SENDMMSG: Real = Real::new(c"sendmmsg");
 pub static RES_SEND: Real = Real::with_alt(c"res_send", c"__res_send");
 
 /// The functions the `exec*` hooks call, resolved in the constructor: those hooks may run

@@ -39,6 +39,7 @@ struct Span {
 #[repr(C)]
 pub struct Config {
     policy_bin: Span,
+    answers: Span,
     events: Span,
     container: Span,
     self_lib: Span,
@@ -59,6 +60,7 @@ impl Config {
     pub const fn new() -> Config {
         Config {
             policy_bin: Span { start: 0, len: 0 },
+            answers: Span { start: 0, len: 0 },
             events: Span { start: 0, len: 0 },
             container: Span { start: 0, len: 0 },
             self_lib: Span { start: 0, len: 0 },
@@ -107,6 +109,11 @@ impl Config {
     /// `policy.bin` beside `GUARD_POLICY` (default `/guard/run/policy.bin`).
     pub fn policy_bin(&self) -> &CStr {
         self.get_cstr(self.policy_bin)
+    }
+
+    /// The answers ledger beside `policy.bin` (`answers.bin`).
+    pub fn answers(&self) -> &CStr {
+        self.get_cstr(self.answers)
     }
 
     /// The sidecar's event socket (`GUARD_EVENTS`, default `/guard/run/events.sock`).
@@ -158,6 +165,9 @@ impl Config {
         self.policy_bin = self.put(&[dir, contract::POLICY_BIN_FILE.as_bytes()], PATH_MAX_LEN);
         if self.policy_bin.len == 0 {
             self.policy_bin = self.put(&[contract::POLICY_BIN.as_bytes()], PATH_MAX_LEN);
+            self.answers = self.put(&[contract::ANSWERS.as_bytes()], PATH_MAX_LEN);
+        } else {
+            self.answers = self.put(&[dir, contract::ANSWERS_FILE.as_bytes()], PATH_MAX_LEN);
         }
 
         let events = get(contract::env::EVENTS).filter(|p| !p.is_empty());

@@ -8,7 +8,7 @@
 
 use core::ffi::c_char;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use guard_contract::event::MAX_DATAGRAM;
 
@@ -19,6 +19,11 @@ use crate::sys;
 /// Events that could not be sent (socket absent or full). Readable for diagnostics.
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// This process's own argv (set by the shim's constructor where the libc passes it), for
+/// the events that are not about a launch: lookups and connections say which program made
+/// them, as launch events do.
+pub static PROCESS_ARGV: AtomicPtr<*const c_char> = AtomicPtr::new(core::ptr::null_mut());
+
 /// Most argv entries looked at (the datagram limit cuts earlier in practice).
 const MAX_ARGS: usize = 4096;
 
@@ -28,6 +33,12 @@ pub type Datagram = Buf<{ MAX_DATAGRAM + 1 }>;
 pub enum Subject<'a> {
     Name(&'a [u8]),
     Program(&'a [u8]),
+    /// A connection or datagram: address text, port, `tcp` | `udp`.
+    Destination {
+        address: &'a [u8],
+        port: u16,
+        protocol: &'static str,
+    },
 }
 
 pub struct Event<'a> {
@@ -93,12 +104,22 @@ pub fn build(cfg: &Config, ev: &Event<'_>, out: &mut Datagram) {
     let kind = match ev.subject {
         Subject::Name(_) => guard_contract::event::KIND_DNS,
         Subject::Program(_) => guard_contract::event::KIND_PROCESS,
+        Subject::Destination { .. } => guard_contract::event::KIND_NET,
     };
     let _ = out.push(b"{\"kind\":") && push_json_str(out, kind.as_bytes());
     field(out, "action", ev.action.as_bytes());
     match ev.subject {
         Subject::Name(n) => field(out, "name", n),
         Subject::Program(p) => field(out, "program", p),
+        Subject::Destination {
+            address,
+            port,
+            protocol,
+        } => {
+            field(out, "address", address);
+            let _ = write!(out, ",\"port\":{port}");
+            field(out, "protocol", protocol.as_bytes())
+        }
     };
     if !ev.rule.is_empty() {
         field(out, "rule", ev.rule);
@@ -119,10 +140,15 @@ pub fn build(cfg: &Config, ev: &Event<'_>, out: &mut Datagram) {
     if !ev.reason.is_empty() {
         field(out, "reason", ev.reason.as_bytes());
     }
-    if !ev.argv.is_null() && out.push(b",\"argv\":[") {
+    let argv = match ev.subject {
+        Subject::Program(_) => ev.argv,
+        _ if ev.argv.is_null() => PROCESS_ARGV.load(Ordering::Relaxed).cast_const(),
+        _ => ev.argv,
+    };
+    if !argv.is_null() && out.push(b",\"argv\":[") {
         for i in 0..MAX_ARGS {
             // SAFETY: argv is NULL-terminated; we stop at the NULL.
-            let arg = unsafe { *ev.argv.add(i) };
+            let arg = unsafe { *argv.add(i) };
             if arg.is_null() {
                 break;
             }
@@ -174,9 +200,9 @@ fn send_datagram(path: &[u8], payload: &[u8]) -> bool {
             return false;
         }
         let saved = sys::errno();
-        let sent = libc::sendto(
+        let sent = sys::sendto(
             fd,
-            payload.as_ptr().cast(),
+            payload.as_ptr(),
             payload.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             (&raw const addr).cast(),

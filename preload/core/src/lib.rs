@@ -39,6 +39,7 @@ pub mod config;
 pub mod event;
 pub mod launch;
 pub mod lookup;
+pub mod net;
 pub mod path;
 pub mod policy;
 pub mod protect;

@@ -41,23 +41,47 @@ pub fn is_numeric_host(host: &[u8]) -> bool {
 /// let through: they are not lookups the policy speaks about, and the real call handles
 /// (or rejects) them.
 pub fn decide(cfg: &Config, api: &'static str, name: &[u8]) -> bool {
+    decide_recording(cfg, api, name).allow
+}
+
+/// A lookup's decision: whether it may go ahead, and whether its answers are addresses of
+/// an allowed name (so `connect` may use them: not for address literals, nor for names
+/// let through only by audit mode or a missing policy).
+#[derive(Clone, Copy)]
+pub struct Lookup {
+    pub allow: bool,
+    pub answers_allowed: bool,
+}
+
+/// [`decide`], also telling whether the answers count as an allowed name's.
+pub fn decide_recording(cfg: &Config, api: &'static str, name: &[u8]) -> Lookup {
+    let pass = Lookup {
+        allow: true,
+        answers_allowed: false,
+    };
     if name.is_empty() || is_numeric_host(name) {
-        return true;
+        return pass;
     }
     let Ok(parsed) = DnsName::from_text(name) else {
-        return true;
+        return pass;
     };
-    decide_name(cfg, api, &parsed)
+    decide_full(cfg, api, &parsed)
 }
 
 /// Decides a lookup of an already parsed name (e.g. the QNAME of a `res_send` packet).
 pub fn decide_name(cfg: &Config, api: &'static str, parsed: &DnsName) -> bool {
+    decide_full(cfg, api, parsed).allow
+}
+
+fn decide_full(cfg: &Config, api: &'static str, parsed: &DnsName) -> Lookup {
+    let mut answers_allowed = false;
     let mut version = "";
     let (out, decider) = match policy::recent(cfg.policy_bin()) {
         None => fail_outcome(cfg),
         Some(view) => {
             version = view.version();
             let d = view.decide_dns(parsed);
+            answers_allowed = d.verdict != guard_policy::Verdict::Deny;
             (outcome(view.mode(), d.verdict), Decider::Rule(d.rule))
         }
     };
@@ -81,5 +105,8 @@ pub fn decide_name(cfg: &Config, api: &'static str, parsed: &DnsName) -> bool {
             },
         );
     }
-    out.allow
+    Lookup {
+        allow: out.allow,
+        answers_allowed: answers_allowed && out.allow,
+    }
 }

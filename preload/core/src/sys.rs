@@ -97,6 +97,35 @@ unsafe fn call(n: c_long, a: [usize; 6]) -> Result<usize, Errno> {
     check(unsafe { raw::syscall6(n, a) })
 }
 
+/// `sendto(2)` as a system call: the shim exports a `sendto` hook, and its own event
+/// datagrams must not go through it.
+///
+/// # Safety
+/// `buf` must be `len` readable bytes and `addr` an address of `addrlen` bytes.
+pub unsafe fn sendto(
+    fd: c_int,
+    buf: *const u8,
+    len: usize,
+    flags: c_int,
+    addr: *const libc::sockaddr,
+    addrlen: libc::socklen_t,
+) -> isize {
+    // SAFETY: per the caller.
+    unsafe {
+        raw::syscall6(
+            libc::SYS_sendto,
+            [
+                fd as usize,
+                buf as usize,
+                len,
+                flags as usize,
+                addr as usize,
+                addrlen as usize,
+            ],
+        )
+    }
+}
+
 /// The fields of `struct stat` the shim uses.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
 pub struct FileStat {
