@@ -407,7 +407,7 @@ fn c_connect_blocking_and_non_blocking_is_refused_at_once() {
 
 /// The sidecar's answers ledger: an address is allowed in every process of the task once the
 /// sidecar answered an allowed name with it (here `dig` asks it, as another container would),
-/// and not before.
+/// not before, and no longer once its TTL and the grace period are over.
 #[test]
 fn an_address_the_sidecar_answered_is_allowed_in_other_processes() {
     use guard_tests::upstream::{Dnsmasq, GuardOptions, GuardProcess, TempDir, Zone, dig};
@@ -420,8 +420,14 @@ fn an_address_the_sidecar_answered_is_allowed_in_other_processes() {
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
     let policy_path = dir.join("policy.toml");
-    std::fs::write(&policy_path, policy("[net]\ndefault = \"deny\"\n")).unwrap();
-    let upstream = Dnsmasq::start(&Zone::new().host(NAME, OUTSIDE_IP));
+    std::fs::write(
+        &policy_path,
+        policy("[net]\ndefault = \"deny\"\ngrace = 1\n"),
+    )
+    .unwrap();
+    // TTL 1 s plus 1 s of grace: the entry is dead three seconds later.
+    let record = format!("--host-record={NAME},{OUTSIDE_IP},1");
+    let upstream = Dnsmasq::start(&Zone::new().arg(&record));
     let mut opts = GuardOptions::new(policy_path.display().to_string(), upstream.addr);
     opts.run_dir = Some(run.clone());
     let sidecar = GuardProcess::start(opts);
@@ -465,4 +471,77 @@ fn an_address_the_sidecar_answered_is_allowed_in_other_processes() {
     assert_eq!(d.status, "NOERROR", "{}", d.raw);
     assert!(d.raw.contains(OUTSIDE_IP), "{}", d.raw);
     assert_eq!(connect(), "ok", "after the sidecar answered {NAME}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        connect(),
+        libc::ECONNREFUSED.to_string(),
+        "the entry expired after TTL + grace"
+    );
+}
+
+const RELOAD_PY: &str = r#"
+import errno, socket, sys, threading
+def tcp(host, port):
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect((host, port))
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    finally:
+        s.close()
+host, port = sys.argv[1], int(sys.argv[2])
+for line in sys.stdin:
+    results = []
+    def one():
+        results.append(tcp(host, port))
+    threads = [threading.Thread(target=one) for _ in range(32)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    print(line.strip(), sorted(set(results)), len(results), flush=True)
+"#;
+
+/// 32 threads connecting at once get the same answer and one report; a policy reload changes
+/// the decision inside the running process.
+#[test]
+fn threads_and_a_reload_in_a_running_process() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(net) = Net::start("threads_and_a_reload_in_a_running_process") else {
+        return;
+    };
+    let guard = Guard::new(&policy("[net]\ndefault = \"deny\"\n")).unwrap();
+    let port = PORT.to_string();
+    let mut child = guard
+        .command("ip")
+        .args(["netns", "exec", net.task.name(), "python3", "-c", RELOAD_PY])
+        .args([OUTSIDE_IP, port.as_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting python3");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut round = |tag: &str| {
+        writeln!(stdin, "{tag}").expect("writing to python3");
+        lines.next().expect("a line").expect("reading python3")
+    };
+    assert_eq!(round("denied"), "denied ['ECONNREFUSED'] 32");
+    let events = guard.events();
+    assert_eq!(net_events(&events).len(), 1, "{events:#?}");
+    guard
+        .set_policy(&policy(
+            "[net]\ndefault = \"deny\"\nallow = [\"10.213.0.2:8080\"]\n",
+        ))
+        .unwrap();
+    // The shim looks at the policy file again at most every 100 ms.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(round("allowed"), "allowed ['ok'] 32");
+    guard
+        .set_policy(&policy("[net]\ndefault = \"deny\"\n"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(round("denied-again"), "denied-again ['ECONNREFUSED'] 32");
+    drop(stdin);
+    let _ = child.wait();
 }
