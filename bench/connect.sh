@@ -40,25 +40,42 @@ ip link set lo up
 ip addr add 10.77.0.1/32 dev lo
 L=$WORK/connect_loop
 for r in 1 2 3 4 5 6 7; do
-  echo "lo-plain \$(\$L $N 127.0.0.1 15501)"
-  echo "lo-shim-no-net \$(env $(env_for plain) \$L $N 127.0.0.1 15502)"
-  echo "lo-shim-net \$(env $(env_for net) \$L $N 127.0.0.1 15503)"
-  echo "ledger-plain \$(\$L $N 10.77.0.1 15504 bench.test)"
-  echo "ledger-shim-net \$(env $(env_for net) \$L $N 10.77.0.1 15505 bench.test)"
+  for mode in real hook; do
+    n=$N; [ \$mode = hook ] && n=\$(($N * 20))
+    echo "\$mode loopback plain \$(\$L \$mode \$n 127.0.0.1 15501)"
+    echo "\$mode loopback shim-without-net \$(env $(env_for plain) \$L \$mode \$n 127.0.0.1 15502)"
+    echo "\$mode loopback shim-net \$(env $(env_for net) \$L \$mode \$n 127.0.0.1 15503)"
+    echo "\$mode ledger plain \$(\$L \$mode \$n 10.77.0.1 15504 bench.test)"
+    echo "\$mode ledger shim-net \$(env $(env_for net) \$L \$mode \$n 10.77.0.1 15505 bench.test)"
+  done
 done
 SH
 unshare -mn sh "$WORK/rounds.sh" >"$WORK/out"
-stat() { # VARIANT -> "median min all"
-    local v; v=$(awk -v k="$1" '$1 == k {print $2}' "$WORK/out" | sort -n | tr '\n' ' ')
-    set -- $v; echo "$4 $1 $v"
-}
-echo "## connect + close: $N per run, 7 alternating rounds ($(nproc) CPUs, unpinned, $(date -u +%FT%RZ))"
-echo
-echo "| run | per round, median | minimum | all runs (ns) |"
-echo "|---|---|---|---|"
-for v in lo-plain lo-shim-no-net lo-shim-net ledger-plain ledger-shim-net; do
-    read -r med min all < <(stat "$v"); echo "| $v | $med ns | $min ns | $all |"
-    eval "med_${v//-/_}=$med; min_${v//-/_}=$min"
-done
-echo
-echo "added per connect (medians; minimums): no [net] $((med_lo_shim_no_net - med_lo_plain)) ns ($((min_lo_shim_no_net - min_lo_plain))), loopback with [net] $((med_lo_shim_net - med_lo_plain)) ns ($((min_lo_shim_net - min_lo_plain))), ledger address with [net] $((med_ledger_shim_net - med_ledger_plain)) ns ($((min_ledger_shim_net - min_ledger_plain))); floor <= 1000 ns"
+python3 - "$WORK/out" "$N" "$(nproc)" <<'PY'
+import collections, statistics, sys, time
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    mode, dest, variant, ns = line.split()
+    runs[(mode, dest, variant)].append(float(ns))
+n = int(sys.argv[2])
+print(f"## connect: {n} connect+close per real run, {20 * n} connect(-1) per hook run, "
+      f"7 alternating rounds ({sys.argv[3]} CPUs, unpinned, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())})")
+print()
+print("| mode | destination | run | per call, median | minimum | added (median; minimum) |")
+print("|---|---|---|---|---|---|")
+for mode in ("real", "hook"):
+    for dest, variants in (("127.0.0.1", ("plain", "shim-without-net", "shim-net")),
+                           ("10.77.0.1 (ledger)", ("plain", "shim-net"))):
+        key = dest.split()[0] == "127.0.0.1" and "loopback" or "ledger"
+        base = runs[(mode, key, "plain")]
+        for v in variants:
+            r = runs[(mode, key, v)]
+            med, lo = statistics.median(r), min(r)
+            added = "" if v == "plain" else \
+                f"{med - statistics.median(base):+.0f} ns; {lo - min(base):+.0f} ns"
+            print(f"| {mode} | {dest} | {v} | {med:.0f} ns | {lo:.0f} ns | {added} |")
+print()
+print("real: socket, connect, accept, close, close over loopback (what a program pays); "
+      "hook: connect(-1, addr), the shim's decision plus an EBADF system call (its own cost). "
+      "Floor: <= 1000 ns added per connect.")
+PY
