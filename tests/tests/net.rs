@@ -589,3 +589,43 @@ fn the_ledger_grows_past_its_bound_without_harm() {
     // The sidecar keeps serving.
     assert_eq!(sidecar.dig(&["h1.bound.test"]).trim(), "10.98.0.1");
 }
+
+/// `res_nquery` and `res_send` for a denied name fail as "not found" in their own terms.
+const RESOLVER_C: &str = r#"
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    struct __res_state st;
+    memset(&st, 0, sizeof st);
+    res_ninit(&st);
+    unsigned char ans[512];
+    int n = res_nquery(&st, "blocked.test", C_IN, T_A, ans, sizeof ans);
+    printf("nquery %d %d\n", n, st.res_h_errno == HOST_NOT_FOUND);
+    unsigned char q[512];
+    int qlen = res_mkquery(QUERY, "blocked.test", C_IN, T_A, 0, 0, 0, q, sizeof q);
+    n = res_send(q, qlen, ans, sizeof ans);
+    printf("send %d rcode %d id %d qr %d\n", n > 12 ? 1 : 0, n > 3 ? ans[3] & 0xf : -1,
+           n > 1 && ans[0] == q[0] && ans[1] == q[1], n > 2 ? ans[2] >> 7 : -1);
+    return 0;
+}
+"#;
+
+#[test]
+fn resolver_calls_fail_as_not_found_for_a_denied_name() {
+    let test = "resolver_calls_fail_as_not_found_for_a_denied_name";
+    if !require::commands(test, &["gcc"]) {
+        return;
+    }
+    let guard = Guard::new("[dns]\ndefault = \"allow\"\ndeny = [\"blocked.test\"]\n").unwrap();
+    let dir = TempDir::new("net-resolv");
+    let prog = compile_c_with(dir.path(), "resolv", RESOLVER_C, "gcc", &["-lresolv"]).unwrap();
+    let out = guard.command(&prog).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nquery -1 1\nsend 1 rcode 3 id 1 qr 1\n",
+        "{out:?}"
+    );
+}
