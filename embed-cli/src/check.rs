@@ -148,3 +148,58 @@ fn missing(map: &serde_json::Map<String, Value>, style: Style, sidecar: &Value) 
     }
     out
 }
+
+/// The ECS endpoints an app container needs, as `[net]` rules: the task's credentials
+/// (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`) and task metadata (`ECS_CONTAINER_METADATA_URI_V4`)
+/// are both served on 169.254.170.2 port 80. (The EC2 instance metadata service,
+/// 169.254.169.254, is not reachable from Fargate; on EC2 keeping it denied is the point.)
+pub const ECS_ENDPOINTS: &[(&str, &str)] = &[(
+    "169.254.170.2:80",
+    "the ECS task credentials and task metadata endpoint",
+)];
+
+/// Warnings for a policy whose `[net]` section would refuse connections to an ECS endpoint
+/// a task needs (each with the rule that refuses it and the line to add).
+pub fn net_warnings(policy: &guard_policy::Policy, origin: &str) -> Vec<String> {
+    let compiled = policy.compile();
+    let view = compiled.view();
+    let mut out = Vec::new();
+    for (endpoint, what) in ECS_ENDPOINTS {
+        let Ok(addr) = endpoint.parse::<std::net::SocketAddr>() else {
+            continue;
+        };
+        let d = view.decide_net(
+            &guard_policy::Destination::new(addr.ip(), addr.port()),
+            false,
+        );
+        if d.verdict == guard_policy::Verdict::Deny {
+            out.push(format!(
+                "{origin}: [net] refuses {endpoint}, {what} (rule {}); add \"{endpoint}\" to net.allow",
+                d.rule
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::*;
+
+    #[test]
+    fn a_deny_default_without_the_endpoint_is_warned_about() {
+        let p = |t: &str| guard_policy::Policy::from_toml(t, "p.toml").unwrap();
+        let w = net_warnings(&p("[net]\ndefault = \"deny\"\n"), "p.toml");
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("169.254.170.2:80") && w[0].contains("net.default"),
+            "{w:?}"
+        );
+        let ok = "[net]\ndefault = \"deny\"\nallow = [\"169.254.170.2:80\"]\n";
+        assert!(net_warnings(&p(ok), "p.toml").is_empty());
+        assert!(net_warnings(&p("[net]\ndefault = \"allow\"\n"), "p.toml").is_empty());
+        assert!(net_warnings(&p(""), "p.toml").is_empty());
+        let denied = "[net]\ndefault = \"allow\"\ndeny = [\"169.254.0.0/16\"]\n";
+        assert!(net_warnings(&p(denied), "p.toml")[0].contains("net.deny:169.254.0.0/16"));
+    }
+}

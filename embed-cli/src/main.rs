@@ -79,6 +79,10 @@ struct CheckArgs {
     input: Option<PathBuf>,
     #[command(flatten)]
     selection: SelectionArgs,
+    /// Also check this policy file: warn when its [net] section would refuse the ECS
+    /// endpoints a task needs (169.254.170.2:80, credentials and task metadata).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -130,6 +134,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let report = guard_embed::check(&text, &selection(&args.selection))
                 .map_err(|e| format!("{name}: {e}"))?;
             print!("{}", report.render());
+            if let Some(path) = &args.policy {
+                let policy = guard_policy::Policy::load(path).map_err(|e| e.to_string())?;
+                for w in guard_embed::check::net_warnings(&policy, &path.display().to_string()) {
+                    eprintln!("guard-embed: warning: {w}");
+                }
+            }
             Ok(if report.all_protected() {
                 ExitCode::SUCCESS
             } else {

@@ -46,6 +46,10 @@ const HOOKS: &[&str] = &[
     "__res_nsearch",
     "__res_nquerydomain",
     "__res_send",
+    "connect",
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
 ];
 
 /// The newest glibc symbol version the library may need (docs/preload.md records it).
