@@ -15,12 +15,14 @@ pub mod entrypoint;
 mod environment;
 pub mod error;
 mod fill;
+pub mod flags;
 pub mod form;
 mod keys;
 mod links;
 pub mod record;
 pub mod remove;
 pub mod resources;
+pub mod serve;
 pub mod sidecar;
 pub mod yaml;
 

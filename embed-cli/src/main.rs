@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use guard_contract::SIDECAR_NAME;
-use guard_embed::{FailMode, ImageConfig, Options, PolicySource, Selection};
+use guard_embed::flags::Flags;
+use guard_embed::{FailMode, Options, Selection};
 
 /// Embeds the TaskGuard sidecar into ECS task definitions, checks them, takes it out again.
 #[derive(Parser)]
@@ -24,6 +25,47 @@ enum Command {
     Check(CheckArgs),
     /// Take the guard out again.
     Remove(RemoveArgs),
+    /// Serve the embed, remove and check API over HTTP, and a page for people (docs/embed.md).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8084")]
+    listen: std::net::SocketAddr,
+    /// Default sidecar image (a request's `sidecar-image` parameter wins).
+    #[arg(long, value_name = "IMAGE", default_value = "")]
+    sidecar_image: String,
+    /// Default policy URL.
+    #[arg(long, value_name = "URL", conflicts_with = "policy_file")]
+    policy_url: Option<String>,
+    /// Default policy file inside the sidecar image.
+    #[arg(long, value_name = "PATH")]
+    policy_file: Option<String>,
+    /// Default container name of the sidecar.
+    #[arg(long, value_name = "NAME", default_value = SIDECAR_NAME)]
+    sidecar_name: String,
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Add SYS_PTRACE by default.
+    #[arg(long)]
+    ptrace: bool,
+    /// Default GUARD_FAIL.
+    #[arg(long, value_enum, value_name = "MODE")]
+    fail: Option<Fail>,
+    /// Leave GUARD_RESOLVER out by default.
+    #[arg(long)]
+    no_resolver: bool,
+    /// Require `Authorization: Bearer TOKEN` on the API, TOKEN being this file's first line.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Seconds a request may take to arrive (its head, then its body).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    request_timeout: u64,
 }
 
 #[derive(Args)]
@@ -129,6 +171,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let output = guard_embed::remove(&text).map_err(|e| format!("{name}: {e}"))?;
             finish(&name, output, args.output.as_deref())
         }
+        Command::Serve(args) => serve(args),
         Command::Check(args) => {
             let (name, text) = read_input(args.input.as_deref())?;
             let report = guard_embed::check(&text, &selection(&args.selection))
@@ -149,6 +192,50 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let token = match &args.token_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: cannot read: {e}", path.display()))?;
+            let token = text.lines().next().unwrap_or("").trim().to_string();
+            if token.is_empty() {
+                return Err(format!(
+                    "--token-file {}: expected the token on the first line",
+                    path.display()
+                ));
+            }
+            Some(token)
+        }
+    };
+    let defaults = Flags {
+        sidecar_image: args.sidecar_image,
+        policy_url: args.policy_url,
+        policy_file: args.policy_file,
+        sidecar_name: args.sidecar_name,
+        include: args.selection.include,
+        exclude: args.selection.exclude,
+        image_config: vec![],
+        ptrace: args.ptrace,
+        fail: args.fail.map(|f| match f {
+            Fail::Open => FailMode::Open,
+            Fail::Closed => FailMode::Closed,
+        }),
+        no_resolver: args.no_resolver,
+    };
+    let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
+    guard_embed::serve::run(guard_embed::serve::Config {
+        listen: args.listen,
+        defaults,
+        token,
+        max_body: args.max_body.max(1),
+        header_timeout: timeout,
+        request_timeout: timeout,
+    })
+    .map_err(|e| format!("serve {}: {e}", args.listen))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn selection(args: &SelectionArgs) -> Selection {
     Selection {
         include: args.include.clone(),
@@ -157,54 +244,24 @@ fn selection(args: &SelectionArgs) -> Selection {
 }
 
 fn options(args: &EmbedArgs) -> Result<Options, String> {
-    let mut options = Options::new(args.sidecar_image.clone());
-    if args.sidecar_image.trim().is_empty() {
-        return Err("--sidecar-image: expected an image reference".into());
-    }
-    let name = &args.sidecar_name;
-    let valid = !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !valid {
-        return Err(format!(
-            "--sidecar-name {name}: expected 1 to 255 letters, digits, hyphens or underscores (an ECS container name)"
-        ));
-    }
-    options.sidecar_name = name.clone();
-    if let Some(url) = &args.policy_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!(
-                "--policy-url {url}: expected an http:// or https:// URL"
-            ));
-        }
-        options.policy = PolicySource::Url(url.clone());
-    } else if let Some(path) = &args.policy_file {
-        if !path.starts_with('/') {
-            return Err(format!(
-                "--policy-file {path}: expected an absolute path inside the sidecar image"
-            ));
-        }
-        options.policy = PolicySource::File(path.clone());
-    }
-    options.selection = selection(&args.selection);
-    for spec in &args.image_config {
-        let Some((name, file)) = spec.split_once('=') else {
-            return Err(format!("--image-config {spec}: expected NAME=FILE"));
-        };
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("--image-config {spec}: cannot read {file}: {e}"))?;
-        let config = ImageConfig::parse(&text).map_err(|e| format!("{file}: {e}"))?;
-        options.image_configs.push((name.to_string(), config));
-    }
-    options.ptrace = args.ptrace;
-    options.resolver = !args.no_resolver;
-    options.fail = args.fail.map(|f| match f {
-        Fail::Open => FailMode::Open,
-        Fail::Closed => FailMode::Closed,
-    });
-    Ok(options)
+    let flags = Flags {
+        sidecar_image: args.sidecar_image.clone(),
+        policy_url: args.policy_url.clone(),
+        policy_file: args.policy_file.clone(),
+        sidecar_name: args.sidecar_name.clone(),
+        include: args.selection.include.clone(),
+        exclude: args.selection.exclude.clone(),
+        image_config: args.image_config.clone(),
+        ptrace: args.ptrace,
+        fail: args.fail.map(|f| match f {
+            Fail::Open => FailMode::Open,
+            Fail::Closed => FailMode::Closed,
+        }),
+        no_resolver: args.no_resolver,
+    };
+    flags
+        .options(|file| std::fs::read_to_string(file).map_err(|e| e.to_string()))
+        .map_err(|e| e.message)
 }
 
 fn read_input(input: Option<&Path>) -> Result<(String, String), String> {

@@ -5,6 +5,7 @@
 //! fail under CI (`CI=true`): nothing passes there by not running.
 
 pub mod artifacts;
+pub mod cdp;
 pub mod container;
 pub mod netns;
 pub mod report;
