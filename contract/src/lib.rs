@@ -61,6 +61,11 @@ pub mod env {
     pub const RESOLVER: &str = "GUARD_RESOLVER";
     /// The dynamic loader's preload list. Always appended to, never replaced.
     pub const LD_PRELOAD: &str = "LD_PRELOAD";
+    /// `off` turns guard-exec's seccomp supervisor off (guard-embed `--no-supervise`): it
+    /// then replaces itself with the app as before. Unset: on.
+    pub const SUPERVISE: &str = "GUARD_SUPERVISE";
+    /// The value of [`SUPERVISE`] that turns the supervisor off.
+    pub const SUPERVISE_OFF: &str = "off";
 }
 
 /// Default for `GUARD_WAIT`, in seconds.

@@ -61,6 +61,11 @@ struct EmbedArgs {
     /// resolvers that bypass libc (dig, Go, c-ares) do not ask the sidecar.
     #[arg(long)]
     no_resolver: bool,
+    /// Set GUARD_SUPERVISE=off: guard-exec then replaces itself with the app instead of
+    /// supervising its launches with seccomp (static programs and raw system calls are then
+    /// not guarded).
+    #[arg(long)]
+    no_supervise: bool,
 }
 
 #[derive(Args)]
@@ -190,6 +195,7 @@ fn options(args: &EmbedArgs) -> Result<Options, String> {
     }
     options.ptrace = args.ptrace;
     options.resolver = !args.no_resolver;
+    options.supervise = !args.no_supervise;
     options.fail = args.fail.map(|f| match f {
         Fail::Open => FailMode::Open,
         Fail::Closed => FailMode::Closed,

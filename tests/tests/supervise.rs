@@ -325,3 +325,49 @@ fn without_the_supervisor_static_launches_are_unguarded_and_said_so() {
     );
     let _ = Duration::ZERO;
 }
+
+/// guard-embed turns the supervisor off with `--no-supervise` and adds nothing else for it:
+/// no capability, the same entryPoint prefix.
+#[test]
+fn guard_embed_no_supervise_sets_the_variable_and_adds_no_capability() {
+    use std::io::Write;
+    let task = r#"{"family": "web", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+      "cpu": "256", "memory": "512", "containerDefinitions": [
+      {"name": "web", "image": "nginx", "entryPoint": ["/docker-entrypoint.sh"], "command": ["nginx"]}]}"#;
+    let embed = |extra: &[&str]| -> Value {
+        let mut child = Command::new(artifacts::workspace_bin("guard-embed"))
+            .args(["embed", "--sidecar-image", "example/taskguard:1"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(task.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let supervise = |t: &Value| {
+        t["containerDefinitions"][0]["environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "GUARD_SUPERVISE")
+            .map(|e| e["value"].clone())
+    };
+    let on = embed(&[]);
+    assert_eq!(supervise(&on), None, "on by default, nothing to set");
+    let off = embed(&["--no-supervise"]);
+    assert_eq!(supervise(&off), Some(Value::from("off")));
+    for t in [&on, &off] {
+        let app = &t["containerDefinitions"][0];
+        assert!(app["linuxParameters"]["capabilities"].is_null(), "{app}");
+        assert_eq!(app["entryPoint"][0], "/guard/bin/guard-exec", "{app}");
+    }
+}

@@ -14,9 +14,6 @@ mod resolv_conf;
 mod seccomp;
 mod supervise;
 
-/// `off` turns the seccomp supervisor off (guard-exec then becomes the app, as before).
-pub const SUPERVISE_ENV: &str = "GUARD_SUPERVISE";
-
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;

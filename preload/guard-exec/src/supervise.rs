@@ -35,7 +35,7 @@ const WORKERS: usize = 2;
 /// `GUARD_SUPERVISE`: `off` runs the app as before (guard-exec becomes it).
 pub fn enabled() -> bool {
     !matches!(
-        std::env::var(crate::SUPERVISE_ENV)
+        std::env::var(guard_contract::env::SUPERVISE)
             .as_deref()
             .map(str::trim),
         Ok("off" | "0" | "false" | "no")
