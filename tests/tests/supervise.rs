@@ -19,21 +19,26 @@ default = "allow"
 deny = ["denied-prog"]
 "#;
 
-/// Launches each program given after the mode (`libc` or `raw`); prints `program=status`
+/// Launches each program given after the mode (`libc`, `raw`, or `fd`: `execveat` of an
+/// `O_PATH` descriptor with `AT_EMPTY_PATH`); prints `program=status`
 /// where the status is the program's exit code, or 77 when execve failed with EACCES.
 const LAUNCHER: &str = r#"
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-static int run(const char *p, int raw) {
+static int run(const char *p, char mode) {
     pid_t c = fork();
     if (c == 0) {
         char *argv[] = {(char *)p, "arg-one", 0};
         char *envp[] = {0};
-        if (raw) syscall(SYS_execve, p, argv, envp); else execve(p, argv, envp);
+        if (mode == 'r') syscall(SYS_execve, p, argv, envp);
+        else if (mode == 'f') syscall(SYS_execveat, open(p, O_PATH), "", argv, envp, AT_EMPTY_PATH);
+        else execve(p, argv, envp);
         _exit(errno == EACCES ? 77 : 78);
     }
     int st;
@@ -41,8 +46,7 @@ static int run(const char *p, int raw) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
 }
 int main(int argc, char **argv) {
-    int raw = argv[1][0] == 'r';
-    for (int i = 2; i < argc; i++) printf("%s=%d\n", argv[i], run(argv[i], raw));
+    for (int i = 2; i < argc; i++) printf("%s=%d\n", argv[i], run(argv[i], argv[1][0]));
     return 0;
 }
 "#;
@@ -126,7 +130,7 @@ fn static_programs_cannot_launch_denied_programs_by_libc_or_raw_syscall() {
     let guard = Guard::new(POLICY).unwrap();
     let p = programs(&guard);
     let launcher = compile_c(&guard.dir, "launcher", LAUNCHER, true).unwrap();
-    for mode in ["libc", "raw"] {
+    for mode in ["libc", "raw", "fd"] {
         let out = guard_exec(&guard)
             .arg(&launcher)
             .arg(mode)
@@ -171,6 +175,37 @@ fn static_programs_cannot_launch_denied_programs_by_libc_or_raw_syscall() {
             "{events:#?}"
         );
     }
+}
+
+/// `execveat` of a descriptor is decided by what the descriptor is, not the name it was
+/// opened by: a symlink with an innocent name is still the denied program.
+#[test]
+fn execveat_of_a_descriptor_is_decided_by_its_own_path() {
+    if !gcc("execveat_of_a_descriptor") {
+        return;
+    }
+    let guard = Guard::new(POLICY).unwrap();
+    let p = programs(&guard);
+    let link = guard.path("innocent");
+    std::os::unix::fs::symlink(&p.denied, &link).unwrap();
+    let launcher = compile_c(&guard.dir, "launcher", LAUNCHER, true).unwrap();
+    let out = guard_exec(&guard)
+        .arg(&launcher)
+        .arg("fd")
+        .arg(&link)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}=77\n", link.display())),
+        "{stdout} {out:?}"
+    );
+    let events = guard.events();
+    assert_eq!(
+        blocked_by_supervisor(&events, &p.denied.display().to_string()).len(),
+        1,
+        "{events:#?}"
+    );
 }
 
 #[test]
