@@ -105,7 +105,7 @@ pub const EXIT_DENIED: i32 = 126;
 /// | `container` | string | `GUARD_CONTAINER` of the reporting process |
 /// | `pid`, `ppid` | number | the reporting process and its parent |
 /// | `exe` | string | the reporting process's own executable |
-/// | `api` | string | the hooked call (`execve`, `posix_spawnp`, `getaddrinfo`, ...) |
+/// | `api` | string | the hooked call (`execve`, `posix_spawnp`, `getaddrinfo`, ...), or `syscall` from guard-exec's supervisor |
 /// | `reason` | string | free text for `unprotected` (e.g. `static binary`, `setuid`) |
 ///
 /// The sidecar validates each datagram, drops unknown fields, adds `time` and
