@@ -108,8 +108,13 @@ impl Supervisor {
             Call::Net => return self.decide_net(req),
             Call::Other => return Answer::Continue,
         };
-        let Some(first) = read_cstr(pid, path_addr) else {
-            return self.unreadable(req);
+        let first = match read_cstr(pid, path_addr) {
+            Ok(p) => p,
+            // What the kernel would answer for this pointer now; deciding it later, after
+            // another thread mapped the page, would let an unchecked path through.
+            Err(libc::EFAULT) => return Answer::Fail(libc::EFAULT),
+            Err(libc::ENAMETOOLONG) => return Answer::Fail(libc::ENAMETOOLONG),
+            Err(_) => return self.unreadable(req),
         };
         let Some(program) = program_path(pid, &first, dirfd, flags) else {
             return self.unreadable(req);
@@ -120,7 +125,7 @@ impl Supervisor {
         if !self.still_valid(req.id) {
             return Answer::Continue;
         }
-        if second.as_deref() != Some(first.as_slice()) {
+        if second.as_deref() != Ok(first.as_slice()) {
             let r = Report {
                 action: ACTION_BLOCKED,
                 program: &program,
@@ -302,8 +307,8 @@ fn absent(program: &[u8]) -> bool {
     )
 }
 
-/// Reads up to `buf.len()` bytes at `addr` of `pid`; how many it got.
-fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
+/// Reads up to `buf.len()` bytes at `addr` of `pid`: how many it got, or the errno.
+fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -314,32 +319,33 @@ fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
     };
     // SAFETY: local points at buf; the remote side is only read by the kernel.
     let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    usize::try_from(n).unwrap_or(0)
+    usize::try_from(n).map_err(|_| errno())
 }
 
 /// A NUL-terminated string at `addr` of `pid`, read a page at a time so a string that ends
-/// just before an unmapped page is still read whole.
-pub fn read_cstr(pid: u32, addr: u64) -> Option<Vec<u8>> {
+/// just before an unmapped page is still read whole. `EFAULT` for a bad pointer, `EPERM`
+/// (or `ESRCH`) when the caller cannot be read, `ENAMETOOLONG` past `PATH_MAX`.
+pub fn read_cstr(pid: u32, addr: u64) -> Result<Vec<u8>, i32> {
     if addr == 0 {
-        return None;
+        return Err(libc::EFAULT);
     }
     let mut out = Vec::new();
     let mut at = addr;
     let mut chunk = [0u8; 4096];
     while out.len() < PATH_MAX {
         let to_page = 4096 - (at % 4096) as usize;
-        let n = read_mem(pid, at, &mut chunk[..to_page]);
+        let n = read_mem(pid, at, &mut chunk[..to_page])?;
         if n == 0 {
-            return None;
+            return Err(libc::EFAULT);
         }
         if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..end]);
-            return Some(out);
+            return Ok(out);
         }
         out.extend_from_slice(&chunk[..n]);
         at += n as u64;
     }
-    None
+    Err(libc::ENAMETOOLONG)
 }
 
 /// The launched program's argv (for the event), pointers `ptr` bytes wide.
@@ -348,7 +354,7 @@ fn read_argv(pid: u32, addr: u64, ptr: usize) -> Vec<Vec<u8>> {
     let mut total = 0;
     for i in 0..256u64 {
         let mut word = [0u8; 8];
-        if addr == 0 || read_mem(pid, addr + i * ptr as u64, &mut word[..ptr]) != ptr {
+        if addr == 0 || read_mem(pid, addr + i * ptr as u64, &mut word[..ptr]) != Ok(ptr) {
             break;
         }
         let p = if ptr == 4 {
@@ -359,7 +365,7 @@ fn read_argv(pid: u32, addr: u64, ptr: usize) -> Vec<Vec<u8>> {
         if p == 0 {
             break;
         }
-        let Some(arg) = read_cstr(pid, p) else { break };
+        let Ok(arg) = read_cstr(pid, p) else { break };
         total += arg.len();
         out.push(arg);
         if total > guard_contract::event::MAX_DATAGRAM {

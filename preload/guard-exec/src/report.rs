@@ -102,3 +102,36 @@ pub fn send(cfg: &Config, pid: u32, r: &Report<'_>) {
         let _ = sock.send_to(text.as_bytes(), std::ffi::OsStr::from_bytes(cfg.events()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_is_the_shims_datagram_about_the_caller() {
+        let mut cfg = Config::new();
+        cfg.load(&|k| (k == "GUARD_CONTAINER").then_some(b"app".as_slice()));
+        let r = Report {
+            action: "blocked",
+            program: b"/bin/x\"y",
+            rule: b"process.deny:x",
+            version: "v1",
+            reason: "",
+            argv: vec![b"x".to_vec(), b"a\nb\x01".to_vec()],
+        };
+        let me = std::process::id();
+        let text = build(&cfg, me, &r);
+        assert!(
+            text.starts_with("{\"kind\":\"process\",\"action\":\"blocked\""),
+            "{text}"
+        );
+        assert!(text.contains("\"program\":\"/bin/x\\\"y\""), "{text}");
+        assert!(text.contains("\"container\":\"app\""), "{text}");
+        assert!(text.contains(&format!("\"pid\":{me},")), "{text}");
+        assert!(text.contains("\"api\":\"syscall\""), "{text}");
+        assert!(
+            text.ends_with("\"argv\":[\"x\",\"a\\nb\\u0001\"]}"),
+            "{text}"
+        );
+    }
+}
