@@ -67,6 +67,11 @@ pub mod env {
     pub const RESOLVER: &str = "GUARD_RESOLVER";
     /// The dynamic loader's preload list. Always appended to, never replaced.
     pub const LD_PRELOAD: &str = "LD_PRELOAD";
+    /// `off` turns guard-exec's seccomp supervisor off (guard-embed `--no-supervise`): it
+    /// then replaces itself with the app as before. Unset: on.
+    pub const SUPERVISE: &str = "GUARD_SUPERVISE";
+    /// The value of [`SUPERVISE`] that turns the supervisor off.
+    pub const SUPERVISE_OFF: &str = "off";
 }
 
 /// Default for `GUARD_WAIT`, in seconds.
@@ -106,7 +111,7 @@ pub const EXIT_DENIED: i32 = 126;
 /// | `container` | string | `GUARD_CONTAINER` of the reporting process |
 /// | `pid`, `ppid` | number | the reporting process and its parent |
 /// | `exe` | string | the reporting process's own executable |
-/// | `api` | string | the hooked call (`execve`, `posix_spawnp`, `getaddrinfo`, ...) |
+/// | `api` | string | the hooked call (`execve`, `posix_spawnp`, `getaddrinfo`, ...), or `syscall` from guard-exec's supervisor |
 /// | `reason` | string | free text for `unprotected` (e.g. `static binary`, `setuid`) |
 /// | `address`, `port`, `protocol` | string, number, string | the destination of a `net` event (`tcp`, `udp`) |
 ///

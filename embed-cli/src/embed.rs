@@ -47,6 +47,8 @@ pub struct Options {
     /// Set GUARD_RESOLVER=127.0.0.1 in the app containers, so guard-exec points their
     /// resolv.conf at the sidecar.
     pub resolver: bool,
+    /// Keep guard-exec's seccomp supervisor on (false sets GUARD_SUPERVISE=off).
+    pub supervise: bool,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             ptrace: false,
             fail: None,
             resolver: true,
+            supervise: true,
         }
     }
 
@@ -204,6 +207,7 @@ fn embed_task(
             &app.name,
             options.fail.map(FailMode::as_str),
             options.resolver,
+            options.supervise,
             fresh,
             &mut tokens,
             warnings,

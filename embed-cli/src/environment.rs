@@ -21,19 +21,21 @@ use crate::keys::{Style, join};
 use crate::record::Token;
 
 /// Every variable embed may add; remove takes all of them out again.
-pub const GUARD_VARIABLES: [&str; 6] = [
+pub const GUARD_VARIABLES: [&str; 7] = [
     env::CONTAINER,
     env::EVENTS,
     env::FAIL,
     env::POLICY,
     env::RESOLVER,
     env::WAIT,
+    env::SUPERVISE,
 ];
 
 /// Adds the `GUARD_*` variables (in name order, after the container's own), keeping any the
 /// container already sets, and extends LD_PRELOAD. `fresh`: the container was not protected
 /// before this run, so every `GUARD_*` variable it has is its own (recorded as kept).
 /// `resolver`: set `GUARD_RESOLVER` (guard-embed's `--no-resolver` turns it off).
+/// `supervise`: false sets `GUARD_SUPERVISE=off` (guard-embed's `--no-supervise`).
 #[allow(clippy::too_many_arguments)]
 pub fn add(
     container: &mut Map<String, Value>,
@@ -42,6 +44,7 @@ pub fn add(
     name: &Value,
     fail: Option<&str>,
     resolver: bool,
+    supervise: bool,
     fresh: bool,
     tokens: &mut Vec<Token>,
     warnings: &mut Vec<String>,
@@ -59,6 +62,9 @@ pub fn add(
     }
     if resolver {
         wanted.push((env::RESOLVER, Value::from(DNS_RESOLVER_IP)));
+    }
+    if !supervise {
+        wanted.push((env::SUPERVISE, Value::from(env::SUPERVISE_OFF)));
     }
     wanted.sort_by(|a, b| a.0.cmp(b.0));
 

@@ -17,6 +17,7 @@ pub struct Flags {
     pub ptrace: bool,
     pub fail: Option<FailMode>,
     pub no_resolver: bool,
+    pub no_supervise: bool,
 }
 
 /// A flag that cannot be used: which one, and the message (starting with the flag).
@@ -113,6 +114,7 @@ impl Flags {
         }
         options.ptrace = self.ptrace;
         options.resolver = !self.no_resolver;
+        options.supervise = !self.no_supervise;
         options.fail = self.fail;
         Ok(options)
     }

@@ -103,6 +103,11 @@ struct EmbedArgs {
     /// resolvers that bypass libc (dig, Go, c-ares) do not ask the sidecar.
     #[arg(long)]
     no_resolver: bool,
+    /// Set GUARD_SUPERVISE=off: guard-exec then replaces itself with the app instead of
+    /// supervising its launches with seccomp (static programs and raw system calls are then
+    /// not guarded).
+    #[arg(long)]
+    no_supervise: bool,
 }
 
 #[derive(Args)]
@@ -222,6 +227,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             Fail::Closed => FailMode::Closed,
         }),
         no_resolver: args.no_resolver,
+        no_supervise: args.no_supervise,
     };
     let timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     guard_embed::serve::run(guard_embed::serve::Config {

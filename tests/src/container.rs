@@ -313,10 +313,26 @@ pub fn spawn(netns: &NetNs, spec: Spec) -> Result<Child> {
 /// Runs a command inside a running container, like `docker exec`/ECS Exec: its namespaces,
 /// root, user and the environment its main process started with (which includes what
 /// guard-exec added, e.g. `LD_PRELOAD`, so this is what a program the app launches sees).
+/// The container's program: `pid` itself, or its first child when `pid` is guard-exec
+/// supervising it (the app then runs as guard-exec's child, with the environment guard-exec
+/// gave it).
+pub fn app_pid(pid: u32) -> u32 {
+    let is_guard_exec = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "guard-exec"));
+    if !is_guard_exec {
+        return pid;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()
+        .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(pid)
+}
+
 pub fn exec_command(netns: &NetNs, pid: u32, argv: &[&str]) -> Result<Command> {
     let Some(program) = argv.first() else {
         bail!("exec: empty command")
     };
+    let pid = app_pid(pid);
     // The file reads empty while the process is in the middle of an execve: retry briefly.
     let mut environ = Vec::new();
     for _ in 0..50 {

@@ -91,9 +91,14 @@ fn demo_task_runs_protected_end_to_end() {
 /// Phase 1: what the worker tried, and what actually reached the resolver and the internet.
 fn check_attempts(run: &Scenario) {
     // The task definition sets no LD_PRELOAD: guard-exec added the shim when it started the
-    // worker's program (same pid, so /proc shows the program's own environment).
+    // worker's program (guard-exec's child under the supervisor, so /proc shows the
+    // program's own environment).
     let worker = run.task.container(WORKER).expect("worker");
-    let environ = std::fs::read(format!("/proc/{}/environ", worker.pid)).unwrap_or_default();
+    let environ = std::fs::read(format!(
+        "/proc/{}/environ",
+        guard_tests::container::app_pid(worker.pid)
+    ))
+    .unwrap_or_default();
     let preload = String::from_utf8_lossy(&environ)
         .split('\0')
         .find_map(|kv| kv.strip_prefix("LD_PRELOAD=").map(str::to_string));

@@ -56,7 +56,10 @@ fn is_statically_linked() {
 fn replaces_itself_keeps_pid_and_exit_code_and_sets_the_environment() {
     let guard = Guard::new(POLICY).unwrap();
     let mut cmd = guard_exec(&guard);
+    // Without the supervisor (GUARD_SUPERVISE=off) guard-exec becomes the app; with it, the
+    // app is its child (tests/tests/supervise.rs).
     cmd.env("LD_PRELOAD", "/nonexistent/other.so")
+        .env("GUARD_SUPERVISE", "off")
         .env_remove("GUARD_FAIL")
         .args([
             "--",

@@ -137,6 +137,7 @@ pub fn apply(defaults: &Flags, query: &str, route: Route) -> Result<Flags, FlagE
             }
             "ptrace" => flags.ptrace = boolean("--ptrace", value.as_deref())?,
             "no-resolver" => flags.no_resolver = boolean("--no-resolver", value.as_deref())?,
+            "no-supervise" => flags.no_supervise = boolean("--no-supervise", value.as_deref())?,
             "fail" => {
                 flags.fail = match v.as_str() {
                     "open" => Some(FailMode::Open),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: guard-exec [OPTIONS] [--] PROGRAM [ARGS...]
 
-Starts PROGRAM (same PID, via execve) under TaskGuard: waits for the sidecar's policy,
+Starts PROGRAM under TaskGuard: waits for the sidecar's policy,
 checks PROGRAM against the process policy, appends the preload shim to LD_PRELOAD and sets
 the GUARD_* defaults.
 
@@ -21,7 +21,13 @@ options:
   -h, --help           this text
 
 environment: GUARD_POLICY, GUARD_EVENTS, GUARD_CONTAINER, GUARD_FAIL (closed|open),
-GUARD_WAIT (seconds, default 30), GUARD_RESOLVER (IP, as --resolver), GUARD_PRELOAD_LIB.
+GUARD_WAIT (seconds, default 30), GUARD_RESOLVER (IP, as --resolver), GUARD_PRELOAD_LIB,
+GUARD_SUPERVISE (off: no seccomp supervisor; guard-exec then becomes PROGRAM, same PID).
+
+By default guard-exec stays as PROGRAM's parent (the container's init): it runs PROGRAM with
+no_new_privs under a seccomp filter and decides every execve/execveat of PROGRAM and its
+children (static programs and raw system calls included) with the same policy, forwards
+signals, reaps orphans and exits with PROGRAM's status (128+N after signal N).
 exit status: PROGRAM's own, or 125 (guard-exec error, e.g. no policy with GUARD_FAIL=closed),
 126 (PROGRAM denied by the policy), 127 (PROGRAM not found).";
 

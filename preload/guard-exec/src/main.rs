@@ -7,7 +7,12 @@
 
 mod cli;
 mod glibc;
+mod net;
+mod notify;
+mod report;
 mod resolv_conf;
+mod seccomp;
+mod supervise;
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -151,8 +156,8 @@ fn run(args: cli::Args) -> ExitCode {
         .preload_lib
         .or_else(|| std::env::var_os("GUARD_PRELOAD_LIB").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(contract::LIB_PRELOAD));
-    let mut cmd = Command::new(&program_path);
-    cmd.arg0(&args.program).args(&args.args);
+    let mut envs: Vec<(OsString, OsString)> = Vec::new();
+    let mut shim_name = Vec::new();
     if protect::is_musl(program.as_cstr()) {
         // The shim is a glibc build; musl's loader does load it, but that is not what the
         // tests cover, so guard-exec stays out of musl programs.
@@ -184,14 +189,31 @@ fn run(args: cli::Args) -> ExitCode {
             lib.display()
         );
     } else {
-        cmd.env(
-            contract::env::LD_PRELOAD,
+        shim_name = lib
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        envs.push((
+            contract::env::LD_PRELOAD.into(),
             preload_value(std::env::var_os("LD_PRELOAD"), &lib),
-        );
+        ));
     }
-    set_default(&mut cmd, contract::env::POLICY, contract::POLICY_JSON);
-    set_default(&mut cmd, contract::env::EVENTS, contract::EVENTS_SOCK);
-    set_default(&mut cmd, contract::env::FAIL, contract::FAIL_CLOSED);
+    set_default(&mut envs, contract::env::POLICY, contract::POLICY_JSON);
+    set_default(&mut envs, contract::env::EVENTS, contract::EVENTS_SOCK);
+    set_default(&mut envs, contract::env::FAIL, contract::FAIL_CLOSED);
+    if supervise::enabled()
+        && let Ok(path) = CString::new(program.as_bytes())
+    {
+        let launch = supervise::Launch {
+            path,
+            argv: c_args,
+            env: supervise::env_block(&envs),
+            program: program.as_bytes().to_vec(),
+        };
+        supervise::run(cfg, launch, shim_name);
+    }
+    let mut cmd = Command::new(&program_path);
+    cmd.arg0(&args.program).args(&args.args).envs(envs);
     let err = cmd.exec();
     eprintln!(
         "guard-exec: cannot execute {}: {err}",
@@ -224,9 +246,9 @@ fn report_unprotected(
     );
 }
 
-fn set_default(cmd: &mut Command, key: &str, value: &str) {
+fn set_default(envs: &mut Vec<(OsString, OsString)>, key: &str, value: &str) {
     if std::env::var_os(key).is_none_or(|v| v.is_empty()) {
-        cmd.env(key, value);
+        envs.push((key.into(), value.into()));
     }
 }
 
