@@ -92,13 +92,8 @@ pub fn detect(place: Place, value: &[u8]) -> Option<Detection> {
     let has = |b: u8| value.contains(&b);
     let dollar = has(b'$');
     if dollar || has(b'.') {
-        match place {
-            Place::ArgName | Place::JsonKey => {
-                if p.nosql_key.is_match(value) {
-                    return Some(NOSQL_KEY);
-                }
-            }
-            _ => {}
+        if matches!(place, Place::ArgName | Place::JsonKey) && p.nosql_key.is_match(value) {
+            return Some(NOSQL_KEY);
         }
         if matches!(
             place,

@@ -212,7 +212,7 @@ fn detectors_never_panic_on_arbitrary_bytes() {
         let v: Vec<u8> = (0..len)
             .map(|i| {
                 let r = seed.rotate_left(i as u32 * 5);
-                if r % 4 == 0 {
+                if r.is_multiple_of(4) {
                     (r >> 8) as u8
                 } else {
                     alphabet[(r >> 16) as usize % alphabet.len()]
