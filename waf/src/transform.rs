@@ -263,11 +263,12 @@ impl Transform {
                         e -= 1;
                     }
                 }
-                if s != 0 || e != input.len() {
-                    out.extend_from_slice(&input[s..e]);
-                    // An all-space input trims to empty: still a change.
-                    return true;
+                if s == 0 && e == input.len() {
+                    return false;
                 }
+                out.extend_from_slice(&input[s..e]);
+                // An all-space input trims to empty: still a change.
+                return true;
             }
             Transform::UrlEncode => url_encode(input, out),
             Transform::ParityEven7bit | Transform::ParityOdd7bit | Transform::ParityZero7bit => {
@@ -879,14 +880,19 @@ fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Pairs of hex digits; decoding stops at the first pair that is not hex (ModSecurity
-/// and Coraza both yield the prefix decoded so far).
+/// Every pair of characters through ModSecurity's `x2c`, which does not validate: a non-hex
+/// digit still yields a byte (`0z` is `#`), and an odd last character is dropped. Exactly
+/// what ModSecurity v3 matches against (Coraza stops at the first invalid pair instead).
 fn hex_decode(input: &[u8], out: &mut Vec<u8>) {
-    for p in input.chunks_exact(2) {
-        if !(is_hex(p[0]) && is_hex(p[1])) {
-            break;
+    let digit = |c: u8| -> u8 {
+        if c >= b'A' {
+            ((c & 0xdf).wrapping_sub(b'A')).wrapping_add(10)
+        } else {
+            c.wrapping_sub(b'0')
         }
-        out.push(x2c(p[0], p[1]));
+    };
+    for p in input.chunks_exact(2) {
+        out.push(digit(p[0]).wrapping_mul(16).wrapping_add(digit(p[1])));
     }
 }
 
@@ -1091,6 +1097,9 @@ mod tests {
         check(T::RemoveNulls, b"a\0b\0", b"ab");
         check(T::ReplaceNulls, b"a\0b", b"a b");
         check(T::Trim, b" \t a b \r\n", b"a b");
+        check(T::Trim, b"TestCase", b"TestCase");
+        check(T::TrimRight, b"    TestCase", b"    TestCase");
+        check(T::TrimLeft, b"TestCase ", b"TestCase ");
         check(T::TrimLeft, b"  a ", b"a ");
         check(T::TrimRight, b"  a ", b"  a");
     }
@@ -1388,6 +1397,12 @@ mod tests {
     fn hex_vectors() {
         check(T::HexDecode, b"5465737443617365", b"TestCase");
         check(T::HexDecode, b"01234567890az", b"\x01#Eg\x89\x0a");
+        check(
+            T::HexDecode,
+            b"01234567890a0z01234567890a",
+            b"\x01#Eg\x89\x0a#\x01#Eg\x89\x0a",
+        );
+        check(T::HexDecode, b"a", b"");
         check(T::HexDecode, b"01234567890a0", b"\x01#Eg\x89\x0a");
         check(T::HexEncode, b"TestCase", b"5465737443617365");
         check(T::SqlHexDecode, b"0x414243", b"ABC");
