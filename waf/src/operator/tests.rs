@@ -503,17 +503,25 @@ fn every_crs_operator_compiles() {
             ops.len()
         );
         let mut backtracking = Vec::new();
+        let (mut rx, mut prefiltered) = (0, 0);
+        let start = Instant::now();
         for (id, name, neg, arg) in &ops {
             let o = Operator::compile(name, arg, *neg, &dir)
                 .unwrap_or_else(|e| panic!("{} rule {id}: @{name}: {e}", dir.display()));
+            if name == "rx" {
+                rx += 1;
+                prefiltered += o.required_literals().is_some() as usize;
+            }
             if let Some(why) = o.backtracking() {
                 backtracking.push(format!("{id} ({why})"));
             }
         }
         eprintln!(
-            "{}: {} operators, backtracking: {:?}",
+            "{}: {} operators compiled in {:?}; {prefiltered} of {rx} @rx have required \
+             literals; backtracking: {:?}",
             dir.display(),
             ops.len(),
+            start.elapsed(),
             backtracking
         );
         if dir.ends_with("crs-v4.28.0/rules") {
