@@ -268,7 +268,9 @@ impl Operator {
         };
         let mut literals = None;
         let kind = match lower.as_str() {
-            "rx" => {
+            // @rxGlobal (ModSecurity 3.0.13) differs only in collecting every match's
+            // captures; TX.0..9 from the first match is what CRS reads.
+            "rx" | "rxglobal" => {
                 if has_macro {
                     Kind::RxMacro
                 } else {

@@ -12,11 +12,7 @@ pub(crate) struct Net {
 fn bits(ip: IpAddr) -> (u128, bool) {
     match ip {
         IpAddr::V4(a) => (u32::from(a) as u128, false),
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            // An IPv4-mapped client address matches IPv4 networks.
-            Some(v4) => (u32::from(v4) as u128, false),
-            None => (u128::from(a), true),
-        },
+        IpAddr::V6(a) => (u128::from(a), true),
     }
 }
 
@@ -58,7 +54,17 @@ impl Net {
     }
 
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        let (a, v6) = bits(ip);
+        // An IPv4-mapped client address (::ffff:a.b.c.d, from a dual-stack listener) also
+        // matches IPv4 networks. An IPv4 address never matches an IPv6 network, as in
+        // ModSecurity, which keeps the two families in separate trees.
+        let (a, v6) = match (ip, self.v6) {
+            (IpAddr::V6(a), false) => match a.to_ipv4_mapped() {
+                Some(v4) => (u32::from(v4) as u128, false),
+                None => return false,
+            },
+            (IpAddr::V4(_), true) => return false,
+            (ip, _) => bits(ip),
+        };
         v6 == self.v6 && a & mask(self.prefix, v6) == self.addr
     }
 }

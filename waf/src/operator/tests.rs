@@ -313,6 +313,10 @@ fn ip_match_vectors() {
         ("127.0.0.1,::1", "not an ip", false),
         ("0.0.0.0/0", "8.8.8.8", true),
         ("::/0", "8.8.8.8", false),
+        ("0:0::/80", "0000:0000:0000:0000:0000:ffff:ffff:ffff", true),
+        ("::ffff:192.0.2.128/124", "192.0.2.130", false),
+        ("::ffff:192.0.2.128/124", "::ffff:192.0.2.143", true),
+        ("::ffff:192.0.2.128/124", "192.0.2.144", false),
     ] {
         assert_eq!(m("ipMatch", p, i.as_bytes()), want, "@ipMatch {p} on {i}");
     }
