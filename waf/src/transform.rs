@@ -1438,4 +1438,74 @@ mod tests {
         check(T::Lowercase, b"TeSt\xc3\x89", b"test\xc3\x89");
         check(T::Uppercase, b"TeSt", b"TEST");
     }
+
+    /// Random and adversarial bytes through every transformation: no panic, and the
+    /// `apply` contract holds (unchanged means `out` is empty; changed means it differs).
+    #[test]
+    fn every_transform_survives_random_input() {
+        let all = [
+            "lowercase",
+            "uppercase",
+            "urlDecode",
+            "urlDecodeUni",
+            "htmlEntityDecode",
+            "jsDecode",
+            "cssDecode",
+            "cmdLine",
+            "removeNulls",
+            "replaceNulls",
+            "compressWhitespace",
+            "removeWhitespace",
+            "replaceComments",
+            "removeComments",
+            "removeCommentsChar",
+            "normalisePath",
+            "normalisePathWin",
+            "utf8toUnicode",
+            "base64Decode",
+            "base64DecodeExt",
+            "base64Encode",
+            "escapeSeqDecode",
+            "hexDecode",
+            "hexEncode",
+            "sqlHexDecode",
+            "length",
+            "sha1",
+            "md5",
+            "trim",
+            "trimLeft",
+            "trimRight",
+            "urlEncode",
+            "parityEven7bit",
+            "parityOdd7bit",
+            "parityZero7bit",
+        ];
+        let ts: Vec<Transform> = all.iter().map(|n| T::parse(n).unwrap()).collect();
+        let alphabet = b"%uU0aFfxX\\&#;/.*-<>!'\" \t\r\n\0+=";
+        let mut seed: u64 = 7;
+        let mut out = Vec::new();
+        for round in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 48) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = seed.rotate_left((i as u32 * 7 + round) % 64);
+                    if r.is_multiple_of(5) {
+                        (r >> 11) as u8
+                    } else {
+                        alphabet[(r >> 20) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            for &t in &ts {
+                if t.apply(&v, &mut out) {
+                    assert_ne!(out, v, "{t:?} reported a change on {v:?}");
+                } else {
+                    assert!(out.is_empty(), "{t:?} left output for an unchanged {v:?}");
+                }
+            }
+        }
+    }
 }
