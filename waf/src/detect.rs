@@ -89,7 +89,12 @@ const CRLF: Detection = Detection {
 /// Runs every detector on one decoded value.
 pub fn detect(place: Place, value: &[u8]) -> Option<Detection> {
     let p = patterns::get();
-    let has = |b: u8| value.contains(&b);
+    // One pass records which bytes occur; each detector then checks its trigger bytes.
+    let mut seen = [false; 256];
+    for &b in value {
+        seen[b as usize] = true;
+    }
+    let has = |b: u8| seen[b as usize];
     let dollar = has(b'$');
     if dollar && matches!(place, Place::ArgName | Place::JsonKey) && p.nosql_key.is_match(value) {
         return Some(NOSQL_KEY);

@@ -175,10 +175,7 @@ fn word_char(b: u8) -> bool {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn str_match(op: StrOp, input: &[u8], arg: &[u8]) -> bool {
