@@ -200,10 +200,16 @@ fn apply_steps(steps: &[Step], input: &[u8], out: &mut Vec<u8>, stages: Option<&
     }
 }
 
+/// Decides, after a rule raised the score, whether the request is certainly prevented.
+pub type EarlyExit<'e> = Box<dyn Fn(&State<'_>, &[Hit]) -> bool + 'e>;
+
+/// A value to test: its name (`ARGS:q`), bytes, and its cache slot when it is request data.
+type Value = (String, Vec<u8>, Option<(u16, u32)>);
+
 pub struct Evaluator<'e> {
     pub set: &'e RuleSet,
     pub regex_cache: &'e std::sync::Mutex<HashMap<String, Option<regex::bytes::Regex>>>,
-    pub early_exit: Option<Box<dyn Fn(&State<'_>, &[Hit]) -> bool + 'e>>,
+    pub early_exit: Option<EarlyExit<'e>>,
 }
 
 impl Evaluator<'_> {
@@ -272,12 +278,11 @@ impl Evaluator<'_> {
                 } else if rule.skip > 0 {
                     skip = rule.skip;
                 }
-                if phase == 2 && after > before {
-                    if let Some(f) = &self.early_exit {
-                        if f(st, &hits) {
-                            break 'phases;
-                        }
-                    }
+                if phase == 2
+                    && after > before
+                    && self.early_exit.as_ref().is_some_and(|f| f(st, &hits))
+                {
+                    break 'phases;
                 }
             }
         }
@@ -317,11 +322,9 @@ impl Evaluator<'_> {
             link = r.next.as_deref();
         }
         // The head's variable names the finding (later links check context).
-        if let Some((n, v)) = first {
-            if !n.starts_with("TX") {
-                st.matched_name = n;
-                st.matched_var = v;
-            }
+        if let Some((n, v)) = first.filter(|(n, _)| !n.starts_with("TX")) {
+            st.matched_name = n;
+            st.matched_var = v;
         }
         true
     }
@@ -340,7 +343,7 @@ impl Evaluator<'_> {
             if t.var.is_response() {
                 continue;
             }
-            let mut values: Vec<(String, Vec<u8>, Option<(u16, u32)>)> = Vec::new();
+            let mut values: Vec<Value> = Vec::new();
             self.collect(st, idx, r, t, &excl, &mut values);
             for (name, value, slot) in values {
                 let matched = if r.multi_match {
@@ -351,10 +354,11 @@ impl Evaluator<'_> {
                     let input: &[u8] = match slot {
                         Some(k) if !r.steps.is_empty() => {
                             let key = (k.0, k.1, r.chain_id);
-                            if !st.cache.contains_key(&key) {
-                                apply_steps(&r.steps, &value, &mut buf, None);
-                                st.cache.insert(key, std::mem::take(&mut buf));
-                            }
+                            st.cache.entry(key).or_insert_with(|| {
+                                let mut b = Vec::new();
+                                apply_steps(&r.steps, &value, &mut b, None);
+                                b
+                            });
                             buf = st.cache.get(&key).cloned().unwrap_or_default();
                             &buf
                         }
@@ -435,7 +439,7 @@ impl Evaluator<'_> {
         r: &Rule,
         t: &Target,
         excl: &[&Target],
-        out: &mut Vec<(String, Vec<u8>, Option<(u16, u32)>)>,
+        out: &mut Vec<Value>,
     ) {
         let removed = |key: &[u8]| {
             excl.iter()

@@ -339,8 +339,7 @@ impl Engine {
             &mut st.removals,
         );
         let threshold = self.config.inbound_threshold.max(1);
-        let early_exit: Option<Box<dyn Fn(&eval::State<'_>, &[eval::Hit]) -> bool + '_>> = if early
-        {
+        let early_exit: Option<eval::EarlyExit<'_>> = if early {
             Some(Box::new(move |st: &eval::State<'_>, hits: &[eval::Hit]| {
                 if st.score() < threshold {
                     return false;

@@ -379,8 +379,10 @@ impl Loader {
         if !in_chain && !parsed.phase_given && targets.is_none() && r.id == 0 {
             return Err(unsupported(p, n, "SecAction without id"));
         }
-        if let rule::Op::Dynamic { name, .. } = &r.op {
-            if !crate::eval::DYNAMIC_OPS.contains(&name.as_str()) {
+        if let rule::Op::Dynamic { name, .. } = &r.op
+            && !crate::eval::DYNAMIC_OPS.contains(&name.as_str())
+        {
+            {
                 return Err(unsupported(
                     p,
                     n,
@@ -388,8 +390,10 @@ impl Loader {
                 ));
             }
         }
-        if let rule::Op::Never { .. } = &r.op {
-            if op.is_some() {
+        if let rule::Op::Never { .. } = &r.op
+            && op.is_some()
+        {
+            {
                 self.set.notes.push(format!(
                     "{}:{}: rule {}: @geoLookup/@rbl never match (no GeoIP database, no DNS lookups from the engine)",
                     p.display(),
@@ -446,8 +450,10 @@ impl Loader {
                 .collect();
             let mut out = list.clone();
             for (pos, e) in list.iter().enumerate() {
-                if let Entry::Rule { idx, .. } = e {
-                    if let Some(m) = &self.set.rules[*idx].skip_after {
+                if let Entry::Rule { idx, .. } = e
+                    && let Some(m) = &self.set.rules[*idx].skip_after
+                {
+                    {
                         let target = list[pos + 1..]
                             .iter()
                             .position(|x| matches!(x, Entry::Marker(n) if n == m))

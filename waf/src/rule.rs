@@ -332,6 +332,7 @@ fn parse_setvar(v: &str) -> Result<Act, String> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Compiles one `SecRule`/`SecAction` (targets and operator absent for `SecAction`).
 pub fn compile(
     targets: Option<&str>,
