@@ -278,4 +278,5 @@ impl Engine {
 
 pub mod detect;
 pub mod operator;
+pub mod raw;
 pub mod transform;
