@@ -379,6 +379,7 @@ pub mod seclang;
 
 pub mod detect;
 pub mod operator;
+pub mod raw;
 pub mod transform;
 
 #[cfg(test)]
