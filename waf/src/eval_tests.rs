@@ -98,8 +98,8 @@ fn exceptions_by_path_and_target() {
 #[test]
 fn chain_skipafter_and_setvar_arithmetic() {
     let rules = r#"
-SecAction "id:100,phase:1,nolog,pass,setvar:tx.n=10,setvar:tx.n=-3,setvar:tx.n=+1"
-SecRule TX:n "@eq 8" "id:101,phase:1,pass,nolog,setvar:tx.ok=1"
+SecAction "id:100,phase:1,nolog,pass,setvar:tx.n=10,setvar:tx.n=-3,setvar:tx.n=+1,setvar:tx.eight=8"
+SecRule TX:n "@eq %{tx.eight}" "id:101,phase:1,pass,nolog,setvar:tx.ok=1"
 SecRule ARGS:skip "@streq %{tx.ok}" "id:102,phase:2,pass,nolog,skipAfter:END"
 SecRule ARGS:a "@streq %{tx.needle}" "id:942100,phase:2,block,chain,msg:'chained'"
     SecRule REQUEST_METHOD "@streq %{tx.method}" "setvar:'tx.inbound_anomaly_score_pl1=+5'"
@@ -126,8 +126,9 @@ SecMarker END
 #[test]
 fn ctl_removes_rules_and_targets() {
     let rules = format!(
-        "SecRule REQUEST_FILENAME \"@streq /upload\" \"id:1001,phase:1,pass,nolog,ctl:ruleRemoveById=942999\"\n\
-         SecRule REQUEST_FILENAME \"@streq /form\" \"id:1002,phase:1,pass,nolog,ctl:ruleRemoveTargetById=942999;ARGS:body\"\n{SQLI}"
+        "SecAction \"id:1000,phase:1,pass,nolog,setvar:tx.up=/upload,setvar:tx.form=/form\"\n\
+         SecRule REQUEST_FILENAME \"@streq %{{tx.up}}\" \"id:1001,phase:1,pass,nolog,ctl:ruleRemoveById=942999\"\n\
+         SecRule REQUEST_FILENAME \"@streq %{{tx.form}}\" \"id:1002,phase:1,pass,nolog,ctl:ruleRemoveTargetById=942999;ARGS:body\"\n{SQLI}"
     );
     let e = engine(&rules, |_| {});
     assert!(!e.inspect(&req("/upload?a=evil")).blocks());
