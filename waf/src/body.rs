@@ -207,22 +207,35 @@ pub fn multipart(d: &mut Data, body: &[u8], content_type: &str) -> bool {
             break;
         };
         let part = &body[pos..next];
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
-        let (head, content) = match find(part, b"\r\n\r\n", 0) {
-            Some(h) => (&part[..h], &part[h + 4..]),
-            None => (part, &b""[..]),
+        // Bare LF line ends are tolerated, as ModSecurity does (and attackers send).
+        let part = part
+            .strip_prefix(b"\r\n")
+            .or_else(|| part.strip_prefix(b"\n"))
+            .unwrap_or(part);
+        let part = part
+            .strip_suffix(b"\r\n")
+            .or_else(|| part.strip_suffix(b"\n"))
+            .unwrap_or(part);
+        let (head, content) = match (find(part, b"\r\n\r\n", 0), find(part, b"\n\n", 0)) {
+            (Some(a), Some(b)) if b + 2 < a + 4 => (&part[..b], &part[b + 2..]),
+            (Some(a), _) => (&part[..a], &part[a + 4..]),
+            (None, Some(b)) => (&part[..b], &part[b + 2..]),
+            (None, None) => (part, &b""[..]),
         };
         let mut name = String::new();
         let mut filename = None;
         let head_s = String::from_utf8_lossy(head).to_string();
-        for line in head_s.split("\r\n") {
+        for line in head_s.split('\n').map(|l| l.trim_end_matches('\r')) {
             if line.to_ascii_lowercase().starts_with("content-disposition") {
                 name = param(line, "name").unwrap_or("").to_string();
                 filename = param(line, "filename").map(str::to_string);
             }
         }
-        for line in head_s.split("\r\n").filter(|l| !l.is_empty()) {
+        for line in head_s
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.is_empty())
+        {
             d.push_to(Var::MultipartPartHeaders, name.as_bytes(), line.as_bytes());
         }
         match filename {

@@ -319,10 +319,8 @@ impl Evaluator<'_> {
             if first.is_none() {
                 first = Some((st.matched_name.clone(), st.matched_var.clone()));
             }
-            link = r.next.as_deref();
-        }
-        let mut link = Some(head);
-        while let Some(r) = link {
+            // As ModSecurity does, a link's setvar and ctl run as soon as that link matches:
+            // later links read them (920420 sets tx.content_type for its second link).
             for a in &r.acts {
                 self.act(st, r, a);
             }
