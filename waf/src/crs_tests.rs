@@ -112,3 +112,25 @@ fn classic_attacks_fire_their_protections() {
         assert!(v.blocks() && v.protections.contains(&p), "{target}: {v:?}");
     }
 }
+
+#[test]
+fn multipart_charset_is_checked() {
+    let Some(d) = v4() else { return };
+    let e = Engine::load(&Config::new(&d)).unwrap();
+    let headers: &[(&[u8], &[u8])] = &[
+        (b"Host", b"localhost"),
+        (b"User-Agent", b"OWASP CRS Tests"),
+        (
+            b"Content-Type",
+            b"multipart/form-data; boundary=----WebKitFormBoundary",
+        ),
+    ];
+    let body = b"------WebKitFormBoundary\r\nContent-Disposition: form-data; name=\"username\"\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n+ADw-img+ACA-src+AD0-x+AD4-\r\n------WebKitFormBoundary--\r\n";
+    let r = Request {
+        method: "POST",
+        body,
+        ..get("/", headers)
+    };
+    let v = e.inspect_full(&r);
+    assert!(v.matches.iter().any(|m| m.id == 922110), "{v:?}");
+}

@@ -321,8 +321,10 @@ impl Evaluator<'_> {
             }
             // As ModSecurity does, a link's setvar and ctl run as soon as that link matches:
             // later links read them (920420 sets tx.content_type for its second link).
-            for a in &r.acts {
-                self.act(st, r, a);
+            if !r.per_value {
+                for a in &r.acts {
+                    self.act(st, r, a);
+                }
             }
             link = r.next.as_deref();
         }
@@ -339,7 +341,7 @@ impl Evaluator<'_> {
             // SecAction, or a rule whose operator is absent: always matches.
             return true;
         }
-        let want_all = r.next.is_some();
+        let want_all = r.next.is_some() || r.per_value;
         let mut any = false;
         let mut caps: Vec<Vec<u8>> = Vec::new();
         let mut buf = std::mem::take(&mut st.buf);
@@ -398,6 +400,11 @@ impl Evaluator<'_> {
                     st.matched_name.clone_from(&name);
                     st.matched_var.clone_from(&value);
                     st.matched.push((name, value));
+                    if r.per_value {
+                        for a in &r.acts {
+                            self.act(st, r, a);
+                        }
+                    }
                     if !want_all {
                         break 'targets;
                     }

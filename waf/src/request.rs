@@ -147,7 +147,30 @@ pub fn phase1(req: &Request<'_>) -> Data {
             }
         }
     }
+    // The processor is known from the headers, as ModSecurity's recommended rules decide it
+    // in phase 1 (CRS 901340 reads REQBODY_PROCESSOR there).
+    let ct = content_type(&d);
+    let proc: &[u8] = if ct.starts_with("application/x-www-form-urlencoded") {
+        b"URLENCODED"
+    } else if ct.starts_with("multipart/form-data") {
+        b"MULTIPART"
+    } else if ct.contains("json") {
+        b"JSON"
+    } else if ct.contains("xml") {
+        b"XML"
+    } else {
+        b""
+    };
+    if !proc.is_empty() {
+        d.scalar(Var::ReqbodyProcessor, proc);
+    }
     d
+}
+
+fn content_type(d: &Data) -> String {
+    d.header("content-type")
+        .map(|c| String::from_utf8_lossy(c).to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// Runs the body processor (`processor` from `ctl:requestBodyProcessor`, else chosen by
@@ -156,17 +179,15 @@ pub fn phase2(d: &mut Data, req: &Request<'_>, processor: Option<&str>) {
     let body = req.body;
     d.scalar(Var::RequestBody, body);
     d.scalar(Var::RequestBodyLength, body.len().to_string().as_bytes());
-    let ct = d
-        .header("content-type")
-        .map(|c| String::from_utf8_lossy(c).to_ascii_lowercase())
-        .unwrap_or_default();
     let proc = match processor {
         Some(p) => p.to_string(),
-        None if ct.starts_with("application/x-www-form-urlencoded") => "URLENCODED".into(),
-        None if ct.starts_with("multipart/form-data") => "MULTIPART".into(),
-        None if ct.contains("json") => "JSON".into(),
-        None if ct.contains("xml") => "XML".into(),
-        None => String::new(),
+        None => String::from_utf8_lossy(
+            d.get(Var::ReqbodyProcessor)
+                .first()
+                .map(|i| i.value.as_slice())
+                .unwrap_or(b""),
+        )
+        .into_owned(),
     };
     if !proc.is_empty() {
         d.scalar(Var::ReqbodyProcessor, proc.as_bytes());
@@ -177,7 +198,13 @@ pub fn phase2(d: &mut Data, req: &Request<'_>, processor: Option<&str>) {
             true
         }
         "JSON" => crate::body::json(d, body),
-        "MULTIPART" => crate::body::multipart(d, body, &ct),
+        "MULTIPART" => {
+            let raw = d
+                .header("content-type")
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_default();
+            crate::body::multipart(d, body, &raw)
+        }
         "XML" => crate::body::xml(d, body),
         _ => true,
     };

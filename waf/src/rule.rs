@@ -215,6 +215,9 @@ pub struct Rule {
     pub skip_after: Option<String>,
     pub chained: bool,
     pub next: Option<Box<Rule>>,
+    /// A setvar key holds a macro (922150 numbers each matched part): the actions run once
+    /// per matched value instead of once per rule.
+    pub per_value: bool,
 }
 
 pub fn severity(v: &str) -> Option<u8> {
@@ -371,6 +374,7 @@ pub fn compile(
         skip_after: None,
         chained: false,
         next: None,
+        per_value: false,
     };
     let mut phase_given = false;
     let mut steps: Option<Vec<Step>> = None;
@@ -437,6 +441,10 @@ pub fn compile(
             other => return Err(format!("action {other}")),
         }
     }
+    rule.per_value = rule
+        .acts
+        .iter()
+        .any(|a| matches!(a, Act::SetVar { key, .. } if key.parts.iter().any(|p| !matches!(p, crate::macros::Part::Lit(_)))));
     let d = &defaults[rule.phase as usize];
     rule.steps = match steps {
         Some(s) => s,
