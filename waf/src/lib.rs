@@ -256,13 +256,46 @@ pub enum LoadError {
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
+    set: load::RuleSet,
+    protections: Vec<Option<Protection>>,
+    removed: Vec<bool>,
+    exceptions: Vec<protect::CompiledException>,
+    regex_cache: std::sync::Mutex<std::collections::HashMap<String, Option<regex::bytes::Regex>>>,
 }
 
 impl Engine {
     /// Loads CRS from `config.crs_dir`, then `config.extra_rules`.
     pub fn load(config: &Config) -> Result<Engine, LoadError> {
+        if !(1..=4).contains(&config.paranoia) {
+            return Err(LoadError::Config(format!(
+                "paranoia {}: expected 1 to 4",
+                config.paranoia
+            )));
+        }
+        let mut set = load::load(config)?;
+        let mut chains: std::collections::HashMap<Vec<rule::Step>, u32> = Default::default();
+        for r in &mut set.rules {
+            let mut link = Some(r);
+            while let Some(l) = link {
+                let n = chains.len() as u32;
+                l.chain_id = *chains.entry(l.steps.clone()).or_insert(n);
+                link = l.next.as_deref_mut();
+            }
+        }
+        let protections: Vec<Option<Protection>> =
+            set.rules.iter().map(protect::protection_of).collect();
+        let removed = protections
+            .iter()
+            .map(|p| p.is_some_and(|p| config.action(p) == Action::Disable))
+            .collect();
+        let exceptions = protect::compile_exceptions(config, &set.rules, &protections)?;
         Ok(Engine {
             config: config.clone(),
+            set,
+            protections,
+            removed,
+            exceptions,
+            regex_cache: Default::default(),
         })
     }
 
@@ -270,13 +303,84 @@ impl Engine {
         &self.config
     }
 
-    /// Inspects one request. Never panics, whatever the input.
-    pub fn inspect(&self, _request: &Request<'_>) -> Verdict {
-        Verdict::clean()
+    /// Number of rules loaded (a chain counts once).
+    pub fn rule_count(&self) -> usize {
+        self.set.rules.len()
+    }
+
+    /// What the engine accepts but cannot do fully (e.g. `@geoLookup` without a database).
+    pub fn notes(&self) -> &[String] {
+        &self.set.notes
+    }
+
+    /// Inspects one request. Never panics, whatever the input. Stops early once the request
+    /// is certain to be prevented, so later rules do not show in the verdict.
+    pub fn inspect(&self, request: &Request<'_>) -> Verdict {
+        self.run(request, true)
+    }
+
+    /// Like [`Engine::inspect`], but evaluates every rule (for explaining and conformance
+    /// tests that look for specific rule ids).
+    pub fn inspect_full(&self, request: &Request<'_>) -> Verdict {
+        self.run(request, false)
+    }
+
+    fn run(&self, request: &Request<'_>, early: bool) -> Verdict {
+        let mut st = eval::State::new(
+            request,
+            &self.set,
+            self.removed.clone(),
+            self.config.paranoia,
+        );
+        protect::apply_exceptions(
+            &self.exceptions,
+            request.target,
+            &mut st.removed,
+            &mut st.removals,
+        );
+        let threshold = self.config.inbound_threshold.max(1);
+        let early_exit: Option<eval::EarlyExit<'_>> = if early {
+            Some(Box::new(move |st: &eval::State<'_>, hits: &[eval::Hit]| {
+                if st.score() < threshold {
+                    return false;
+                }
+                let blocking: u32 = hits
+                    .iter()
+                    .filter(|h| {
+                        self.protections[h.rule].is_some_and(|p| {
+                            matches!(self.config.action(p), Action::Prevent | Action::Ban)
+                        })
+                    })
+                    .map(|h| h.score)
+                    .sum();
+                blocking >= threshold
+            }))
+        } else {
+            None
+        };
+        let ev = eval::Evaluator {
+            set: &self.set,
+            regex_cache: &self.regex_cache,
+            early_exit,
+        };
+        let out = ev.run(&mut st);
+        protect::verdict(&self.config, &self.set.rules, &self.protections, out)
     }
 }
+
+mod body;
+mod eval;
+mod load;
+mod macros;
+mod protect;
+mod request;
+mod rule;
+pub mod seclang;
 
 pub mod detect;
 pub mod operator;
 pub mod raw;
 pub mod transform;
+
+#[cfg(test)]
+mod crs_tests;
