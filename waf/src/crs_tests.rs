@@ -108,7 +108,7 @@ fn classic_attacks_fire_their_protections() {
         ("/?cmd=%3Bcat%20%2Fetc%2Fpasswd", Protection::Cmdi),
         ("/?file=..%2F..%2Fetc%2Fpasswd", Protection::Lfi),
     ] {
-        let v = e.inspect(&get(target, HEADERS));
+        let v = e.inspect_full(&get(target, HEADERS));
         assert!(v.blocks() && v.protections.contains(&p), "{target}: {v:?}");
     }
 }

@@ -56,6 +56,8 @@ pub struct State<'a> {
     pub removed: Vec<bool>,
     pub removals: Vec<Removal>,
     cache: HashMap<(u16, u32, u32), Vec<u8>>,
+    buf: Vec<u8>,
+    values: Vec<Value>,
     matched_var: Vec<u8>,
     matched_name: String,
     matched: Vec<(String, Vec<u8>)>,
@@ -91,6 +93,8 @@ impl<'a> State<'a> {
             removed,
             removals: Vec::new(),
             cache: HashMap::new(),
+            buf: Vec::new(),
+            values: Vec::new(),
             matched_var: Vec::new(),
             matched_name: String::new(),
             matched: Vec::new(),
@@ -204,7 +208,10 @@ fn apply_steps(steps: &[Step], input: &[u8], out: &mut Vec<u8>, stages: Option<&
 pub type EarlyExit<'e> = Box<dyn Fn(&State<'_>, &[Hit]) -> bool + 'e>;
 
 /// A value to test: its name (`ARGS:q`), bytes, and its cache slot when it is request data.
-type Value = (String, Vec<u8>, Option<(u16, u32)>);
+enum Value {
+    Data(Var, u32),
+    Owned(String, Vec<u8>),
+}
 
 pub struct Evaluator<'e> {
     pub set: &'e RuleSet,
@@ -337,56 +344,71 @@ impl Evaluator<'_> {
         let want_all = r.next.is_some();
         let mut any = false;
         let mut caps: Vec<Vec<u8>> = Vec::new();
-        let excl: Vec<&Target> = r.targets.iter().filter(|t| t.exclude).collect();
-        let mut buf = Vec::new();
-        for t in r.targets.iter().filter(|t| !t.exclude) {
+        let mut buf = std::mem::take(&mut st.buf);
+        let mut values = std::mem::take(&mut st.values);
+        let mut cache = std::mem::take(&mut st.cache);
+        'targets: for t in r.targets.iter().filter(|t| !t.exclude) {
             if t.var.is_response() {
                 continue;
             }
-            let mut values: Vec<Value> = Vec::new();
-            self.collect(st, idx, r, t, &excl, &mut values);
-            for (name, value, slot) in values {
+            values.clear();
+            self.collect(st, idx, r, t, &mut values);
+            for v in values.iter() {
+                let value: &[u8] = match v {
+                    Value::Data(var, i) => &st.data.get(*var)[*i as usize].value,
+                    Value::Owned(_, b) => b,
+                };
                 let matched = if r.multi_match {
-                    let mut stages = vec![value.clone()];
-                    apply_steps(&r.steps, &value, &mut buf, Some(&mut stages));
+                    let mut stages = vec![value.to_vec()];
+                    apply_steps(&r.steps, value, &mut buf, Some(&mut stages));
                     stages.iter().any(|s| self.op(st, r, s, &mut caps))
+                } else if r.steps.is_empty() {
+                    self.op(st, r, value, &mut caps)
+                } else if let Value::Data(var, i) = v {
+                    let input = cache
+                        .entry((*var as u16, *i, r.chain_id))
+                        .or_insert_with(|| {
+                            let mut b = Vec::new();
+                            apply_steps(&r.steps, value, &mut b, None);
+                            b
+                        });
+                    self.op(st, r, input, &mut caps)
                 } else {
-                    let input: &[u8] = match slot {
-                        Some(k) if !r.steps.is_empty() => {
-                            let key = (k.0, k.1, r.chain_id);
-                            st.cache.entry(key).or_insert_with(|| {
-                                let mut b = Vec::new();
-                                apply_steps(&r.steps, &value, &mut b, None);
-                                b
-                            });
-                            buf = st.cache.get(&key).cloned().unwrap_or_default();
-                            &buf
-                        }
-                        _ => {
-                            apply_steps(&r.steps, &value, &mut buf, None);
-                            &buf
-                        }
-                    };
-                    let input = input.to_vec();
-                    self.op(st, r, &input, &mut caps)
+                    apply_steps(&r.steps, value, &mut buf, None);
+                    self.op(st, r, &buf, &mut caps)
                 };
                 if matched {
                     any = true;
+                    let (name, value) = match v {
+                        Value::Data(var, i) => {
+                            let item = &st.data.get(*var)[*i as usize];
+                            let name = if item.key.is_empty() {
+                                var.name().to_string()
+                            } else {
+                                format!("{}:{}", var.name(), String::from_utf8_lossy(&item.key))
+                            };
+                            (name, item.value.clone())
+                        }
+                        Value::Owned(n, b) => (n.clone(), b.clone()),
+                    };
                     if r.capture && !caps.is_empty() {
                         let tx = st.cols.entry(Var::Tx).or_default();
                         for (i, c) in caps.iter().take(10).enumerate() {
                             tx.insert(i.to_string(), c.clone());
                         }
                     }
-                    st.matched_name = name.clone();
-                    st.matched_var = value.clone();
+                    st.matched_name.clone_from(&name);
+                    st.matched_var.clone_from(&value);
                     st.matched.push((name, value));
                     if !want_all {
-                        return true;
+                        break 'targets;
                     }
                 }
             }
         }
+        st.buf = buf;
+        st.values = values;
+        st.cache = cache;
         any
     }
 
@@ -432,17 +454,11 @@ impl Evaluator<'_> {
         }
     }
 
-    fn collect(
-        &self,
-        st: &State<'_>,
-        idx: usize,
-        r: &Rule,
-        t: &Target,
-        excl: &[&Target],
-        out: &mut Vec<Value>,
-    ) {
+    fn collect(&self, st: &State<'_>, idx: usize, r: &Rule, t: &Target, out: &mut Vec<Value>) {
         let removed = |key: &[u8]| {
-            excl.iter()
+            r.targets
+                .iter()
+                .filter(|e| e.exclude)
                 .any(|e| e.var == t.var && e.selector.matches(key))
                 || st.removals.iter().any(|rm| match rm {
                     Removal::Target(s, tt) => {
@@ -456,44 +472,37 @@ impl Evaluator<'_> {
                     Removal::Rules(_) => false,
                 })
         };
-        let _ = r;
-        let name_of = |key: &[u8]| {
-            if key.is_empty() {
-                t.var.name().to_string()
-            } else {
-                format!("{}:{}", t.var.name(), String::from_utf8_lossy(key))
-            }
-        };
         let mut count = 0usize;
         match t.var {
             Var::MatchedVar => {
                 if !st.matched_var.is_empty() || !st.matched_name.is_empty() {
-                    out.push((st.matched_name.clone(), st.matched_var.clone(), None));
+                    out.push(Value::Owned(
+                        st.matched_name.clone(),
+                        st.matched_var.clone(),
+                    ));
                 }
             }
-            Var::MatchedVarName => out.push((
+            Var::MatchedVarName => out.push(Value::Owned(
                 "MATCHED_VAR_NAME".into(),
                 st.matched_name.clone().into_bytes(),
-                None,
             )),
             Var::MatchedVars => {
                 for (n, v) in &st.prev_matched {
                     if t.selector.matches(n.as_bytes()) {
-                        out.push((n.clone(), v.clone(), None));
+                        out.push(Value::Owned(n.clone(), v.clone()));
                     }
                 }
             }
             Var::MatchedVarsNames => {
                 for (n, _) in &st.prev_matched {
-                    out.push((n.clone(), n.clone().into_bytes(), None));
+                    out.push(Value::Owned(n.clone(), n.clone().into_bytes()));
                 }
             }
-            Var::Duration => out.push((
+            Var::Duration => out.push(Value::Owned(
                 "DURATION".into(),
                 st.start.elapsed().as_micros().to_string().into_bytes(),
-                None,
             )),
-            Var::UniqueId => out.push(("UNIQUE_ID".into(), b"0".to_vec(), None)),
+            Var::UniqueId => out.push(Value::Owned("UNIQUE_ID".into(), b"0".to_vec())),
             v if is_store(v) => {
                 if let Some(c) = st.cols.get(&v) {
                     match &t.selector {
@@ -501,7 +510,10 @@ impl Evaluator<'_> {
                             if let Some(val) = c.get(&k.to_ascii_lowercase()) {
                                 count += 1;
                                 if !t.count {
-                                    out.push((format!("{}:{}", v.name(), k), val.clone(), None));
+                                    out.push(Value::Owned(
+                                        format!("{}:{}", v.name(), k),
+                                        val.clone(),
+                                    ));
                                 }
                             }
                         }
@@ -510,10 +522,9 @@ impl Evaluator<'_> {
                                 if sel.matches(k.as_bytes()) && !removed(k.as_bytes()) {
                                     count += 1;
                                     if !t.count {
-                                        out.push((
+                                        out.push(Value::Owned(
                                             format!("{}:{}", v.name(), k),
                                             val.clone(),
-                                            None,
                                         ));
                                     }
                                 }
@@ -531,20 +542,15 @@ impl Evaluator<'_> {
                     }
                     count += 1;
                     if !t.count {
-                        out.push((
-                            name_of(&item.key),
-                            item.value.clone(),
-                            Some((v as u16, i as u32)),
-                        ));
+                        out.push(Value::Data(v, i as u32));
                     }
                 }
             }
         }
         if t.count {
-            out.push((
+            out.push(Value::Owned(
                 format!("&{}", t.var.name()),
                 count.to_string().into_bytes(),
-                None,
             ));
         }
     }

@@ -384,3 +384,6 @@ pub mod transform;
 
 #[cfg(test)]
 mod crs_tests;
+
+#[cfg(test)]
+mod eval_tests;

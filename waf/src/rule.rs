@@ -447,6 +447,13 @@ pub fn compile(
     if rule.disruptive.is_none() && !in_chain {
         rule.disruptive = d.disruptive;
     }
+    // `block` means the phase's default disruptive action (`pass` in CRS's anomaly mode).
+    if rule.disruptive == Some(Disruptive::Block) {
+        rule.disruptive = match d.disruptive {
+            Some(Disruptive::Deny) => Some(Disruptive::Deny),
+            _ => Some(Disruptive::Pass),
+        };
+    }
     if let Some(op) = operator {
         let (neg, body) = match op.trim_start().strip_prefix('!') {
             Some(r) => (true, r),

@@ -125,6 +125,30 @@ fn translate(p: &str) -> (String, bool) {
     while i < b.len() {
         let c = b[i];
         if c == '\\' {
+            // PCRE escapes the crate reads differently: `\<`/`\>` are literals (the crate:
+            // word boundaries), `\v`/`\h` classes of vertical/horizontal space (the crate:
+            // one control character), `\e` ESC.
+            let class = |set: &str| {
+                if in_class {
+                    set.to_string()
+                } else {
+                    format!("[{set}]")
+                }
+            };
+            let repl = match b.get(i + 1) {
+                Some('<') => Some("<".to_string()),
+                Some('>') => Some(">".to_string()),
+                Some('e') => Some(r"\x1b".to_string()),
+                Some('v') => Some(class(r"\n\x0b\x0c\r\x85")),
+                Some('h') => Some(class(r"\t\x20\xa0")),
+                _ => None,
+            };
+            if let Some(r) = repl {
+                out.push_str(&r);
+                i += 2;
+                class_start = false;
+                continue;
+            }
             out.push(c);
             if let Some(&n) = b.get(i + 1) {
                 out.push(n);
@@ -232,6 +256,10 @@ mod translate_tests {
         assert_eq!(translate(r"a\[b").0, r"a\[b");
         assert!(translate(r"\s*+;").1);
         assert!(translate(r"a++").1);
+        assert_eq!(
+            translate(r"[^\<\>]\<\v[\h]").0,
+            r"[^<>]<[\n\x0b\x0c\r\x85][\t\x20\xa0]"
+        );
         assert_eq!(translate(r"\x{2028}\p{L}").0, r"\x{2028}\p{L}");
         assert_eq!(
             translate(r"\${a{2}b{1,}c{1,3}d{,2}e{x}").0,
