@@ -91,20 +91,18 @@ pub fn detect(place: Place, value: &[u8]) -> Option<Detection> {
     let p = patterns::get();
     let has = |b: u8| value.contains(&b);
     let dollar = has(b'$');
-    if dollar || has(b'.') {
-        if matches!(place, Place::ArgName | Place::JsonKey) && p.nosql_key.is_match(value) {
-            return Some(NOSQL_KEY);
+    if dollar && matches!(place, Place::ArgName | Place::JsonKey) && p.nosql_key.is_match(value) {
+        return Some(NOSQL_KEY);
+    }
+    if matches!(
+        place,
+        Place::ArgValue | Place::CookieValue | Place::HeaderValue
+    ) {
+        if dollar && p.nosql_value.is_match(value) {
+            return Some(NOSQL_VALUE);
         }
-        if matches!(
-            place,
-            Place::ArgValue | Place::CookieValue | Place::HeaderValue
-        ) {
-            if dollar && p.nosql_value.is_match(value) {
-                return Some(NOSQL_VALUE);
-            }
-            if p.nosql_js.is_match(value) {
-                return Some(NOSQL_JS);
-            }
+        if (has(b'.') || has(b';') || has(b'|')) && p.nosql_js.is_match(value) {
+            return Some(NOSQL_JS);
         }
     }
     if place != Place::JsonKey && (has(b'{') || has(b'%') || has(b'(')) {
@@ -119,11 +117,10 @@ pub fn detect(place: Place, value: &[u8]) -> Option<Detection> {
         return Some(LDAP);
     }
     let raw_break = has(b'\r') || has(b'\n');
-    let encoded_break = value.windows(3).any(|w| {
-        w.eq_ignore_ascii_case(b"%0d")
-            || w.eq_ignore_ascii_case(b"%0a")
-            || w.starts_with(b"\xe5\x98")
-    }) || value.windows(2).any(|w| w == b"\\r" || w == b"\\n");
+    let encoded_break = has(b'%')
+        || value
+            .windows(2)
+            .any(|w| w == b"\xe5\x98" || w == b"\\r" || w == b"\\n");
     if raw_break || encoded_break {
         let strict = matches!(place, Place::ArgValue | Place::JsonKey);
         if p.crlf_encoded.is_match(value)

@@ -35,8 +35,8 @@ fn re(p: &str) -> Regex {
 fn build() -> Patterns {
     // A line break as the value may carry it: raw, or still encoded once more
     // (%0d%0a, \r\n as text, the UTF-8 of U+560A/U+560D whose low bytes are LF/CR).
-    let enc = r"(?:%0[ad]|\xe5\x98[\x8a\x8d])";
-    let brk = r"(?:[\r\n]|%0[ad]|\\[rn]|\xe5\x98[\x8a\x8d])";
+    let enc = r"(?:%(?:25)*0[ad]|\xe5\x98[\x8a\x8d])";
+    let brk = r"(?:[\r\n]|%(?:25)*0[ad]|\\[rn]|\xe5\x98[\x8a\x8d])";
     Patterns {
         nosql_key: re(&format!(
             r"(?i-u)(?:^|\[)\s*\$(?:{MONGO_OPS})\s*(?:\]|$)|^\$where$"
@@ -44,21 +44,28 @@ fn build() -> Patterns {
         nosql_value: re(&format!(
             r#"(?i-u)(?:^|[{{,\[(\s'"])\s*["']?\$(?:{MONGO_OPS})["']?\s*:|\[\$(?:{MONGO_OPS})\]\s*="#
         )),
-        nosql_js: re(
-            r"(?i-u)\bdb\.[a-z_][\w-]*\.(?:find|findone|insert|insertone|update|remove|drop|mapreduce|aggregate|count)\s*\(|(?:&&|\|\|)\s*this\.[a-z_]\w*|\bthis\.[a-z_]\w*\.match\s*\(",
-        ),
+        nosql_js: re(concat!(
+            r"(?i-u)\bdb\.[a-z_][\w-]*\.(?:find|findone|insert|insertone|update|remove|drop|mapreduce|aggregate|count)\s*\(",
+            r"|(?:&&|\|\|)\s*this\.[a-z_]\w*|\bthis\.[a-z_]\w*\.match\s*\(",
+            // Breaking out of a $where string: '; return ...', '; sleep(..)', busy loops.
+            r"|['\x22]\s*;\s*(?:return\b|sleep\s*\(|it\s*=\s*new\s+date)|;\s*return\s*\(?\s*true\b",
+            r"|\|\|\s*1\s*==\s*1\b|new\s+date\s*\(\s*\)\s*;\s*\}\s*while\s*\("
+        )),
         ssti_expr: re(concat!(
             r"(?i-u)",
-            // {{ ... }} with arithmetic, dunder access, a call, or a known template global.
-            r"\{\{[^}]{0,200}?(?:\d\s*[*/+%-]\s*\d|__[a-z]+__|\(\s*\)|\[\s*['\x22]|",
-            r"\b(?:config|request|self|lipsum|cycler|joiner|namespace|range|constructor|settings|_self)\b)[^}]{0,200}\}\}",
-            // ${ ... } / #{ ... } / *{ ... } / @( ... ) with arithmetic or a Java/SpEL escape.
-            r"|[$#*@][{(]\s*(?:\d+\s*[*/+%-]\s*\d+|T\s*\(\s*java|[\w.]*(?:getclass|getruntime|forname|getresource|processbuilder|\.exec\s*\()|['\x22][^'\x22]{0,40}['\x22]\s*\.\s*(?:getclass|class|constructor)|7\s*\*\s*7)",
+            // {{ ... }} with arithmetic, dunder access, a call, a filter chain, or a known
+            // template global.
+            r"\{\{[^}]{0,300}?(?:\d\s*[*/+%-]\s*['\x22]?\d|__[a-z]+__|[\w'\x22\])]\s*\(|\[\s*['\x22]|\|\s*(?:attr|join|safe)\b|",
+            r"\b(?:config|request|self|lipsum|cycler|joiner|namespace|range|constructor|settings|_self|app)\b)[^}]{0,300}\}\}",
+            // ${ ... } / #{ ... } / *{ ... } / @( ... ) with arithmetic or an escape to the
+            // host language (SpEL T(..), Mako/Python self and dunders, Java reflection).
+            r"|[$#*@][{(]\s*(?:\d+\s*[*/+%-]\s*\d+|T\s*\(\s*[a-z]+\.|self\.|[^}]{0,300}?(?:__[a-z]+__|\.(?:system|popen|exec)\s*\(|getruntime|forname|getclass|processbuilder|getresource)|['\x22][^'\x22]{0,40}['\x22]\s*\.\s*(?:getclass|class|constructor))",
             // <%= ... %> ERB / JSP / EJS expressions.
             r"|<%[=-]\s*[^%]{1,200}?%>|<%\s*[^%]{0,200}?[(`=][^%]{0,200}?%>"
         )),
         ssti_stmt: re(concat!(
             r"(?i-u)\{%-?\s*(?:import|include|extends|set|debug|macro|call)\b[^%]{0,200}%\}",
+            r"|\{%-?\s*(?:for|if)\b[^%]{0,200}?(?:__[a-z]+__|\bconfig\b|\brequest\b|\bself\b)[^%]{0,200}%\}",
             r"|<#(?:assign|list|if|include|import|macro|function|setting)\b",
             r"|\bfreemarker\.template\.utility\.execute|\?new\s*\(\s*\)",
             r"|#set\s*\(\s*\$\w+\s*=|#foreach\s*\(\s*\$|\$class\.inspect",

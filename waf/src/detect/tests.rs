@@ -224,3 +224,66 @@ fn detectors_never_panic_on_arbitrary_bytes() {
         }
     }
 }
+
+#[test]
+fn nosql_javascript_breakouts() {
+    for v in [
+        "';return 'a'=='a' && ''=='",
+        "\";return(true);var xyz='a",
+        "0;return true",
+        "';sleep(5000);",
+        "';it=new Date();do{pt=new Date();}while(pt-it<5000);",
+        "|| 1==1",
+    ] {
+        assert_eq!(hit(Place::ArgValue, v), Some(Protection::Nosql), "{v}");
+    }
+    for v in ["Don't return it; keep it", "a || b", "x; returns are free"] {
+        assert_eq!(hit(Place::ArgValue, v), None, "{v}");
+    }
+}
+
+#[test]
+fn template_engines_beyond_jinja() {
+    for v in [
+        "{{7*'7'}}",
+        "{{dump(app)}}",
+        "{{'a'.toUpperCase()}}",
+        "{{request|attr('application')}}",
+        "${self.module.cache.util.os.system(\"id\")}",
+        "${self.__init__.__globals__['util'].os.system('id')}",
+        "${T(org.apache.commons.io.IOUtils).toString(1)}",
+        "{% for x in ().__class__.__base__.__subclasses__() %}{% endfor %}",
+        "{% for key, value in config.iteritems() %}{{ key }}{% endfor %}",
+    ] {
+        assert_eq!(hit(Place::ArgValue, v), Some(Protection::Ssti), "{v}");
+    }
+    assert_eq!(
+        hit(Place::ArgValue, "%25250aSet-Cookie:crlf=injection"),
+        Some(Protection::Crlf)
+    );
+}
+
+/// The 588 real User-Agents of the CRS regression suite, as header values: none fires.
+#[test]
+fn popular_user_agents_stay_clean() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/crs-v4.28.0/tests/regression/utils/data/popularUAs.data");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing and CI=true",
+            path.display()
+        );
+        eprintln!("skipping: {} is missing", path.display());
+        return;
+    };
+    let uas: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(uas.len() > 500, "{} user agents", uas.len());
+    for ua in uas {
+        assert_eq!(detect(Place::HeaderValue, ua.as_bytes()), None, "{ua}");
+    }
+}
