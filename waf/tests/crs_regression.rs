@@ -65,7 +65,8 @@ fn crs_regression_suite() {
     );
     assert!(cases.len() > 4_500, "only {} cases found", cases.len());
 
-    let engines: Vec<Engine> = (1..=4).map(|pl| common::audit_engine(&crs, pl)).collect();
+    let setup = common::regression_crs_dir(&crs);
+    let engines: Vec<Engine> = (1..=4).map(|pl| common::audit_engine(&setup, pl)).collect();
 
     // (pl, id, outcome); cases of rules without a paranoia level (comment-only files, rules
     // CRS no longer has) are not counted.

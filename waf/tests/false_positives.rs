@@ -15,9 +15,11 @@ use guard_waf::Engine;
 
 /// Realistic benign traffic blocked, at most.
 const TRAFFIC_BLOCKED_MAX: f64 = 0.005;
-/// Tricky benign texts let through, at least (libmodsecurity + CRS: about 69%).
-const TEXTS_PASSED_MIN: f64 = 0.80;
-/// Attacks blocked over the whole corpus, at least (libmodsecurity + CRS: about 63%).
+/// Tricky benign texts let through, at least (issue 13: about 69% with Debian CRS 3.3; 97.9%
+/// for libmodsecurity 3.0.9 + CRS v4.28.0 on these texts, bench/waf-engine.sh).
+const TEXTS_PASSED_MIN: f64 = 0.98;
+/// Attacks blocked over the whole corpus, at least (issue 13: about 63%; 68.8% for
+/// libmodsecurity 3.0.9 + CRS v4.28.0 on this corpus).
 const ATTACKS_BLOCKED_MIN: f64 = 0.70;
 
 fn blocked(engine: &Engine, s: &Sample) -> bool {

@@ -56,3 +56,27 @@ pub fn inspect(engine: &Engine, bytes: &[u8]) -> Result<Verdict, RawError> {
     let headers = raw.header_refs();
     Ok(engine.inspect(&raw.request(&headers)))
 }
+
+/// A CRS directory as CRS's own regression setup configures it (tests/regression/README.md:
+/// the argument and file-size limits the 920 rules test, UTF-8 validation on), built at test
+/// time under the target directory: `crs-setup.conf` is the shipped example plus that
+/// SecAction, `rules` links to the corpus. Nothing of CRS is copied into the repository.
+pub fn regression_crs_dir(crs: &std::path::Path) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crs-v4.28.0-regression");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the regression CRS directory");
+    let mut setup = std::fs::read_to_string(crs.join("crs-setup.conf.example"))
+        .expect("reading crs-setup.conf.example");
+    // The README's rule, without ctl:ruleEngine (the harness only reads the verdict) and
+    // without the paranoia level (each case runs at its rule's level).
+    setup.push_str(
+        "\nSecAction \"id:900005,phase:1,nolog,pass,ctl:ruleRemoveById=910000,\
+         setvar:tx.crs_validate_utf8_encoding=1,setvar:tx.arg_name_length=100,\
+         setvar:tx.arg_length=400,setvar:tx.total_arg_length=64000,setvar:tx.max_num_args=255,\
+         setvar:tx.max_file_size=64100,setvar:tx.combined_file_sizes=65535\"\n",
+    );
+    std::fs::write(dir.join("crs-setup.conf"), setup).expect("writing crs-setup.conf");
+    std::os::unix::fs::symlink(crs.join("rules"), dir.join("rules"))
+        .expect("linking the CRS rules");
+    dir
+}
