@@ -57,6 +57,9 @@ struct ServeArgs {
     /// Leave GUARD_RESOLVER out by default.
     #[arg(long)]
     no_resolver: bool,
+    /// Set GUARD_SUPERVISE=off by default.
+    #[arg(long)]
+    no_supervise: bool,
     /// Require `Authorization: Bearer TOKEN` on the API, TOKEN being this file's first line.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
@@ -264,6 +267,7 @@ fn options(args: &EmbedArgs) -> Result<Options, String> {
             Fail::Closed => FailMode::Closed,
         }),
         no_resolver: args.no_resolver,
+        no_supervise: args.no_supervise,
     };
     flags
         .options(|file| std::fs::read_to_string(file).map_err(|e| e.to_string()))

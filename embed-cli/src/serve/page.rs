@@ -21,6 +21,7 @@ pub fn reply(defaults: &Flags) -> Reply {
         "fail": fail,
         "ptrace": defaults.ptrace,
         "no-resolver": defaults.no_resolver,
+        "no-supervise": defaults.no_supervise,
     });
     // Inside <script>, `<` must not start `</script>`: JSON allows it escaped.
     let values = values.to_string().replace('<', "\\u003c");
