@@ -18,6 +18,10 @@ pub struct Policy {
     pub mode: Mode,
     pub dns: DnsSection,
     pub process: ProcessSection,
+    /// `[waf]`: the CNAF reverse proxy. Absent means no proxy (and the version of a policy
+    /// without it is what it was before the section existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waf: Option<crate::waf::WafSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

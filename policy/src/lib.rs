@@ -36,6 +36,8 @@ mod pattern;
 mod schema;
 #[cfg(feature = "compile")]
 mod tree;
+#[cfg(feature = "compile")]
+mod waf;
 
 pub use decision::{CnameMode, Decision, DnsAnswer, Mode, RuleRef, Section, Verdict};
 pub use name::{DnsName, NameError};
@@ -47,3 +49,8 @@ pub use compile::CompiledPolicy;
 pub use document::{DnsSection, Policy, ProcessSection};
 #[cfg(feature = "compile")]
 pub use error::{PolicyError, PolicyErrors};
+#[cfg(feature = "compile")]
+pub use waf::{
+    BlockPage, ClientLists, HeaderRule, Limits, RateLimit, ResponseSwitches, Tls, WafException,
+    WafMode, WafSection,
+};

@@ -25,7 +25,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn error(&mut self, line: Option<usize>, field: &str, reason: impl Into<String>) {
+    pub(crate) fn error(&mut self, line: Option<usize>, field: &str, reason: impl Into<String>) {
         self.errors.push(PolicyError {
             origin: self.origin.to_string(),
             line,
@@ -53,6 +53,7 @@ impl<'o> Checker<'o> {
                 deny: Vec::new(),
                 alert: Vec::new(),
             },
+            waf: None,
         };
         let Some(entries) = self.table(root, "document") else {
             return policy;
@@ -71,6 +72,7 @@ impl<'o> Checker<'o> {
                 }
                 "dns" => self.dns(item, &mut policy.dns),
                 "process" => self.process(item, &mut policy.process),
+                "waf" => policy.waf = Some(self.waf(item)),
                 // Written by `CompiledPolicy::to_json`; derived from the content, so ignored.
                 "version" => {
                     if !matches!(item.node, Node::Str(_)) {
@@ -81,7 +83,7 @@ impl<'o> Checker<'o> {
                         );
                     }
                 }
-                other => self.unknown(*line, other, "", &["mode", "dns", "process"]),
+                other => self.unknown(*line, other, "", &["mode", "dns", "process", "waf"]),
             }
         }
         policy
@@ -195,7 +197,11 @@ impl<'o> Checker<'o> {
     }
 
     /// Reports keys that appear more than once (JSON allows it; TOML does not parse).
-    fn duplicates(&mut self, entries: &[(String, Option<usize>, Item<'_>)], prefix: &str) {
+    pub(crate) fn duplicates(
+        &mut self,
+        entries: &[(String, Option<usize>, Item<'_>)],
+        prefix: &str,
+    ) {
         for (i, (key, line, _)) in entries.iter().enumerate() {
             if entries[..i].iter().any(|e| e.0 == *key) {
                 self.error(
@@ -207,7 +213,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn table<'i>(
+    pub(crate) fn table<'i>(
         &mut self,
         item: &'i Item<'_>,
         field: &str,
@@ -225,7 +231,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn unknown(&mut self, line: Option<usize>, key: &str, prefix: &str, known: &[&str]) {
+    pub(crate) fn unknown(&mut self, line: Option<usize>, key: &str, prefix: &str, known: &[&str]) {
         self.error(
             line,
             &format!("{prefix}{key}"),
@@ -233,7 +239,7 @@ impl<'o> Checker<'o> {
         );
     }
 
-    fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &mut self,
         item: &Item<'_>,
         field: &str,
