@@ -13,6 +13,7 @@ pub mod answer;
 pub mod audit;
 pub mod batch;
 pub mod cache;
+pub mod cnaf;
 pub mod commands;
 pub mod events;
 pub mod forward;

@@ -54,3 +54,8 @@ pub use waf::{
     BlockPage, ClientLists, HeaderRule, Limits, RateLimit, ResponseSwitches, Tls, WafException,
     WafMode, WafSection,
 };
+/// The protection names `[waf]` accepts (guard-waf's, kept equal by a test in dns-guard).
+#[cfg(feature = "compile")]
+pub fn waf_protections() -> &'static [&'static str] {
+    &waf::PROTECTIONS
+}
