@@ -41,6 +41,8 @@ pub enum Event {
     },
     /// An event datagram from the shim, validated.
     Shim(Map<String, Value>),
+    /// A CNAF proxy decision (kind `waf`), fields in order.
+    Waf(Map<String, Value>),
 }
 
 enum Item {
@@ -49,6 +51,7 @@ enum Item {
 }
 
 /// The sending side, cheap to share.
+#[derive(Clone)]
 pub struct Audit {
     tx: SyncSender<Item>,
     metrics: Arc<Metrics>,
@@ -208,6 +211,12 @@ fn render_line(line: &mut Vec<u8>, time: SystemTime, event: Event) {
             v.insert("time".into(), Value::String(rfc3339_millis(time)));
             v.append(&mut fields);
             v.insert("source".into(), Value::String("shim".into()));
+            v
+        }
+        Event::Waf(mut fields) => {
+            let mut v = Map::new();
+            v.insert("time".into(), Value::String(rfc3339_millis(time)));
+            v.append(&mut fields);
             v
         }
     };

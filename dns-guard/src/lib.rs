@@ -14,6 +14,7 @@ pub mod audit;
 pub mod audits;
 pub mod batch;
 pub mod cache;
+pub mod cnaf;
 pub mod commands;
 pub mod cpus;
 pub mod events;

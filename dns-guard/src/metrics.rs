@@ -238,6 +238,9 @@ impl Metrics {
         );
         let _ = writeln!(o, "# TYPE dnsguard_policy_info gauge");
         let _ = writeln!(o, "dnsguard_policy_info{{version=\"{policy_version}\"}} 1");
+        if let Some(cnaf) = crate::cnaf::running() {
+            o.push_str(&cnaf.metrics.render(cnaf.bans.active()));
+        }
         o
     }
 }

@@ -73,6 +73,21 @@ impl Reloader {
         if compiled.version() == &*guard.policy.load().version {
             return;
         }
+        // An invalid [waf] (rules that do not load) refuses the whole policy.
+        let waf = match crate::cnaf::prepare(&compiled) {
+            Ok(w) => w,
+            Err(e) => {
+                guard.metrics.reloads_failed.fetch_add(1, Relaxed);
+                eprintln!("dns-guard: policy refused, the previous one keeps serving: {e}");
+                guard.audit.emit(Event::Policy {
+                    action: "rejected",
+                    source,
+                    version: Some(compiled.version().to_string()),
+                    error: Some(e.to_string()),
+                });
+                return;
+            }
+        };
         if let Some(dir) = &self.run_dir
             && let Err(e) = publish::publish(dir, &compiled)
         {
@@ -90,6 +105,7 @@ impl Reloader {
         guard
             .policy
             .store(Arc::new(Active::new(compiled, source.clone())));
+        crate::cnaf::commit(waf, || guard.audit.clone());
         eprintln!("dns-guard: policy {version} loaded from {source}");
         guard.audit.emit(Event::Policy {
             action: "loaded",

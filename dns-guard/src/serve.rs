@@ -65,6 +65,8 @@ pub enum ServeError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error(transparent)]
+    Waf(#[from] crate::cnaf::SettingsError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -148,6 +150,19 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
     })?;
     let cache = (!config.no_cache && config.cache_size > 0)
         .then(|| Cache::new(config.cache_size, config.cache_max_ttl));
+    let waf = match crate::cnaf::prepare(&compiled) {
+        Ok(w) => w,
+        Err(e) => {
+            audit.emit(Event::Policy {
+                action: "rejected",
+                source: described,
+                version: Some(compiled.version().to_string()),
+                error: Some(e.to_string()),
+            });
+            audit.flush(Duration::from_secs(2));
+            return Err(e.into());
+        }
+    };
     let version = compiled.version().to_string();
     let guard = Arc::new(Guard::new(
         Active::new(compiled, described.clone()),
@@ -197,6 +212,7 @@ async fn run(config: ServeConfig, cores: usize) -> Result<(), ServeError> {
         tokio::spawn(server::udp_loop(guard.clone(), socket));
     }
     tokio::spawn(server::tcp_loop(guard.clone(), tcp));
+    crate::cnaf::commit(waf, || guard.audit.clone());
     if let Some(listener) = admin {
         tokio::spawn(crate::admin::serve(guard.clone(), listener));
     }

@@ -22,6 +22,10 @@ pub struct Policy {
     /// without it is what it was before the section existed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub net: Option<crate::net::NetSection>,
+    /// `[waf]`: the CNAF reverse proxy. Absent means no proxy (and the version of a policy
+    /// without it is what it was before the section existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waf: Option<crate::waf::WafSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

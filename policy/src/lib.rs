@@ -37,6 +37,8 @@ mod pattern;
 mod schema;
 #[cfg(feature = "compile")]
 mod tree;
+#[cfg(feature = "compile")]
+mod waf;
 
 pub use decision::{CnameMode, Decision, DnsAnswer, Mode, RuleRef, Section, Verdict};
 pub use name::{DnsName, NameError};
@@ -51,3 +53,12 @@ pub use document::{DnsSection, Policy, ProcessSection};
 pub use error::{PolicyError, PolicyErrors};
 #[cfg(feature = "compile")]
 pub use net::NetSection;
+pub use waf::{
+    BlockPage, ClientLists, HeaderRule, Limits, RateLimit, ResponseSwitches, Tls, WafException,
+    WafMode, WafSection,
+};
+/// The protection names `[waf]` accepts (guard-waf's, kept equal by a test in dns-guard).
+#[cfg(feature = "compile")]
+pub fn waf_protections() -> &'static [&'static str] {
+    &waf::PROTECTIONS
+}

@@ -25,7 +25,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn error(&mut self, line: Option<usize>, field: &str, reason: impl Into<String>) {
+    pub(crate) fn error(&mut self, line: Option<usize>, field: &str, reason: impl Into<String>) {
         self.errors.push(PolicyError {
             origin: self.origin.to_string(),
             line,
@@ -54,6 +54,7 @@ impl<'o> Checker<'o> {
                 alert: Vec::new(),
             },
             net: None,
+            waf: None,
         };
         let Some(entries) = self.table(root, "document") else {
             return policy;
@@ -73,6 +74,7 @@ impl<'o> Checker<'o> {
                 "dns" => self.dns(item, &mut policy.dns),
                 "process" => self.process(item, &mut policy.process),
                 "net" => policy.net = Some(self.net(item)),
+                "waf" => policy.waf = Some(self.waf(item)),
                 // Written by `CompiledPolicy::to_json`; derived from the content, so ignored.
                 "version" => {
                     if !matches!(item.node, Node::Str(_)) {
@@ -83,7 +85,7 @@ impl<'o> Checker<'o> {
                         );
                     }
                 }
-                other => self.unknown(*line, other, "", &["mode", "dns", "process", "net"]),
+                other => self.unknown(*line, other, "", &["mode", "dns", "process", "net", "waf"]),
             }
         }
         policy
@@ -245,7 +247,11 @@ impl<'o> Checker<'o> {
     }
 
     /// Reports keys that appear more than once (JSON allows it; TOML does not parse).
-    fn duplicates(&mut self, entries: &[(String, Option<usize>, Item<'_>)], prefix: &str) {
+    pub(crate) fn duplicates(
+        &mut self,
+        entries: &[(String, Option<usize>, Item<'_>)],
+        prefix: &str,
+    ) {
         for (i, (key, line, _)) in entries.iter().enumerate() {
             if entries[..i].iter().any(|e| e.0 == *key) {
                 self.error(
@@ -257,7 +263,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn table<'i>(
+    pub(crate) fn table<'i>(
         &mut self,
         item: &'i Item<'_>,
         field: &str,
@@ -275,7 +281,7 @@ impl<'o> Checker<'o> {
         }
     }
 
-    fn unknown(&mut self, line: Option<usize>, key: &str, prefix: &str, known: &[&str]) {
+    pub(crate) fn unknown(&mut self, line: Option<usize>, key: &str, prefix: &str, known: &[&str]) {
         self.error(
             line,
             &format!("{prefix}{key}"),
@@ -283,7 +289,7 @@ impl<'o> Checker<'o> {
         );
     }
 
-    fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &mut self,
         item: &Item<'_>,
         field: &str,

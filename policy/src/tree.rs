@@ -16,6 +16,7 @@ pub(crate) struct Item<'a> {
 pub(crate) enum Node<'a> {
     Str(Cow<'a, str>),
     Int(i64),
+    Bool(bool),
     /// Any other scalar, by its type name (for "expected ..., found a boolean").
     Other(&'static str),
     Array(Vec<Item<'a>>),
@@ -29,6 +30,7 @@ impl Node<'_> {
         match self {
             Node::Str(_) => "a string",
             Node::Int(_) => "an integer",
+            Node::Bool(_) => "a boolean",
             Node::Other(kind) => kind,
             Node::Array(_) => "an array",
             Node::Table(_) => "a table",
@@ -81,7 +83,7 @@ pub(crate) fn from_toml<'t>(text: &'t str, origin: &str) -> Result<Item<'t>, Vec
                 Err(_) => Node::Other("an integer out of range"),
             },
             DeValue::Float(_) => Node::Other("a float"),
-            DeValue::Boolean(_) => Node::Other("a boolean"),
+            DeValue::Boolean(b) => Node::Bool(*b),
             DeValue::Datetime(_) => Node::Other("a datetime"),
             DeValue::Array(a) => Node::Array(a.iter().map(|v| value(v, lines)).collect()),
             DeValue::Table(t) => table(t, lines),
@@ -152,8 +154,8 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<JsonItem<'de>, E> {
-        Ok(json(Node::Other("a boolean")))
+    fn visit_bool<E>(self, v: bool) -> Result<JsonItem<'de>, E> {
+        Ok(json(Node::Bool(v)))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<JsonItem<'de>, E> {

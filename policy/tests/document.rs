@@ -240,7 +240,7 @@ fn unknown_top_level_field_is_an_error() {
     let e = toml_errors("mode = \"audit\"\nmdoe = \"enforce\"\n");
     assert_eq!(
         e,
-        "policy.toml:2: mdoe: unknown field; expected one of: mode, dns, process, net"
+        "policy.toml:2: mdoe: unknown field; expected one of: mode, dns, process, net, waf"
     );
 }
 
