@@ -53,6 +53,7 @@ pub use document::{DnsSection, Policy, ProcessSection};
 pub use error::{PolicyError, PolicyErrors};
 #[cfg(feature = "compile")]
 pub use net::NetSection;
+#[cfg(feature = "compile")]
 pub use waf::{
     BlockPage, ClientLists, HeaderRule, Limits, RateLimit, ResponseSwitches, Tls, WafException,
     WafMode, WafSection,
