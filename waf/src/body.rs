@@ -262,7 +262,8 @@ pub fn multipart(d: &mut Data, body: &[u8], content_type: &str) -> bool {
     ok
 }
 
-/// XML, minimally: every text node and attribute value becomes a value of `XML:/*`.
+/// XML, minimally: every text node becomes a value of `XML:/*`, every attribute value one of
+/// `XML://@*` (the two XPath expressions CRS reads).
 pub fn xml(d: &mut Data, body: &[u8]) -> bool {
     let mut i = 0;
     let mut depth: i64 = 0;
@@ -281,7 +282,7 @@ pub fn xml(d: &mut Data, body: &[u8]) -> bool {
             parts.next();
             for (n, v) in parts.enumerate() {
                 if n % 2 == 0 && !v.is_empty() {
-                    d.push_to(Var::Xml, b"/*", v);
+                    d.push_to(Var::Xml, b"//@*", v);
                 }
             }
             i += end + 1;

@@ -358,12 +358,17 @@ impl Evaluator<'_> {
                     Value::Data(var, i) => &st.data.get(*var)[*i as usize].value,
                     Value::Owned(_, b) => b,
                 };
-                let matched = if r.multi_match {
+                // ModSecurity and Coraza keep the transformed value that matched in
+                // MATCHED_VAR(S): 944120's chain tests lowercased `processbuilder`.
+                let mut hit: Option<Vec<u8>> = None;
+                if r.multi_match {
                     let mut stages = vec![value.to_vec()];
                     apply_steps(&r.steps, value, &mut buf, Some(&mut stages));
-                    stages.iter().any(|s| self.op(st, r, s, &mut caps))
+                    hit = stages.into_iter().find(|s| self.op(st, r, s, &mut caps));
                 } else if r.steps.is_empty() {
-                    self.op(st, r, value, &mut caps)
+                    if self.op(st, r, value, &mut caps) {
+                        hit = Some(value.to_vec());
+                    }
                 } else if let Value::Data(var, i) = v {
                     let input = cache
                         .entry((*var as u16, *i, r.chain_id))
@@ -372,25 +377,30 @@ impl Evaluator<'_> {
                             apply_steps(&r.steps, value, &mut b, None);
                             b
                         });
-                    self.op(st, r, input, &mut caps)
+                    if self.op(st, r, input, &mut caps) {
+                        hit = Some(input.clone());
+                    }
                 } else {
                     apply_steps(&r.steps, value, &mut buf, None);
-                    self.op(st, r, &buf, &mut caps)
-                };
+                    if self.op(st, r, &buf, &mut caps) {
+                        hit = Some(buf.clone());
+                    }
+                }
+                let matched = hit.is_some();
                 if matched {
                     any = true;
-                    let (name, value) = match v {
+                    let name = match v {
                         Value::Data(var, i) => {
                             let item = &st.data.get(*var)[*i as usize];
-                            let name = if item.key.is_empty() {
+                            if item.key.is_empty() {
                                 var.name().to_string()
                             } else {
                                 format!("{}:{}", var.name(), String::from_utf8_lossy(&item.key))
-                            };
-                            (name, item.value.clone())
+                            }
                         }
-                        Value::Owned(n, b) => (n.clone(), b.clone()),
+                        Value::Owned(n, _) => n.clone(),
                     };
+                    let value = hit.unwrap_or_default();
                     if r.capture && !caps.is_empty() {
                         let tx = st.cols.entry(Var::Tx).or_default();
                         for (i, c) in caps.iter().take(10).enumerate() {

@@ -177,7 +177,6 @@ fn content_type(d: &Data) -> String {
 /// Content-Type) and fills the phase 2 collections.
 pub fn phase2(d: &mut Data, req: &Request<'_>, processor: Option<&str>) {
     let body = req.body;
-    d.scalar(Var::RequestBody, body);
     d.scalar(Var::RequestBodyLength, body.len().to_string().as_bytes());
     let proc = match processor {
         Some(p) => p.to_string(),
@@ -191,6 +190,11 @@ pub fn phase2(d: &mut Data, req: &Request<'_>, processor: Option<&str>) {
     };
     if !proc.is_empty() {
         d.scalar(Var::ReqbodyProcessor, proc.as_bytes());
+    }
+    // As in ModSecurity, REQUEST_BODY holds the raw body unless the XML processor parsed it
+    // (then XML:/* holds its text): CRS 944120's cases want no hit on an XML element's name.
+    if proc != "XML" {
+        d.scalar(Var::RequestBody, body);
     }
     let ok = match proc.as_str() {
         "URLENCODED" => {

@@ -16,12 +16,12 @@ use base64::Engine as _;
 use guard_waf::Engine;
 use serde_yaml::Value;
 
-// Issue 13's floors are 98% of PL1 and 95% of PL1+PL2 cases; the engine is at 93.8% and 94.7%
-// today. These are ratchets at today's level (with the checked-in failing list, any case
-// that starts failing is caught); raise them as the engine closes the gaps listed in
+// Issue 13's floors are 98% of PL1 and 95% of PL1+PL2 cases. These are ratchets at the
+// measured level (98.4%, 98.0%), at or above the issue's; with the checked-in failing list
+// any case that starts failing is caught. Raise them as the engine closes the gaps listed in
 // docs/waf-quality.md.
-const PL1_FLOOR: f64 = 0.935;
-const PL12_FLOOR: f64 = 0.945;
+const PL1_FLOOR: f64 = 0.984;
+const PL12_FLOOR: f64 = 0.980;
 
 /// One go-ftw stage, reduced to what the replay needs.
 struct Stage {
@@ -156,14 +156,14 @@ fn crs_regression_suite() {
     }
     if (p1 as f64) < PL1_FLOOR * n1 as f64 {
         problems.push(format!(
-            "PL1: {p1}/{n1} ({:.1}%) below the {:.0}% floor",
+            "PL1: {p1}/{n1} ({:.1}%) below the {:.1}% floor",
             pct(p1, n1),
             PL1_FLOOR * 100.0
         ));
     }
     if ((p1 + p2) as f64) < PL12_FLOOR * (n1 + n2) as f64 {
         problems.push(format!(
-            "PL1+PL2: {}/{} ({:.1}%) below the {:.0}% floor",
+            "PL1+PL2: {}/{} ({:.1}%) below the {:.1}% floor",
             p1 + p2,
             n1 + n2,
             pct(p1 + p2, n1 + n2),
