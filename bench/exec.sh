@@ -2,7 +2,9 @@
 # Process launch cost of the preload shim: fork+execve of /bin/true from a C driver with no
 # preload, with an empty preloaded library (what any LD_PRELOAD costs: the loader's own work),
 # with the shim and a typical policy (bench/preload/typical-policy.toml, 60 rules), and with
-# the shim and a 100,000-rule policy; then the resident memory the shim adds.
+# the shim and the typical policy plus a [net] section (the connect hooks armed: the launch
+# floors must hold with it), with the shim and a 100,000-rule policy; then the resident
+# memory the shim adds.
 #
 # The variants run in interleaved rounds (bench/preload/interleave.py): each round runs every
 # variant once, so load on the machine hits all of them alike, and each figure is the median
@@ -16,12 +18,19 @@ N="${1:-2000}"
 ROUNDS="${2:-9}"
 
 publish bench/preload/typical-policy.toml "$WORK/typical" 15397
+# The typical policy with [net] as examples/policy.toml has it: default deny, the ECS endpoint.
+{ cat bench/preload/typical-policy.toml
+  printf '\n[net]\ndefault = "deny"\nallow = ["169.254.170.2:80", "10.0.0.0/16"]\ndeny = ["169.254.169.254"]\n'
+} >"$WORK/typical-net.toml"
+publish "$WORK/typical-net.toml" "$WORK/typical-net" 15398
 # The typical policy denies programs under /tmp (where $WORK is): the driver runs from the
 # target directory instead.
 DRIVER="$CARGO_TARGET_DIR/bench-preload/spawn_loop"
 mkdir -p "$(dirname "$DRIVER")" && cp "$WORK/spawn_loop" "$DRIVER"
 TYPICAL_ENV=(LD_PRELOAD="$SHIM" GUARD_POLICY="$WORK/typical/policy.json"
     GUARD_EVENTS="$WORK/typical/events.sock" GUARD_CONTAINER=bench GUARD_FAIL=closed)
+NET_ENV=(LD_PRELOAD="$SHIM" GUARD_POLICY="$WORK/typical-net/policy.json"
+    GUARD_EVENTS="$WORK/typical-net/events.sock" GUARD_CONTAINER=bench GUARD_FAIL=closed)
 # interleave.py takes a variant's environment as KEY=VALUE,KEY=VALUE.
 joined() { local IFS=,; echo "$*"; }
 
@@ -44,6 +53,7 @@ launch_table() { # mode title
         none=- \
         empty-preload="LD_PRELOAD=$WORK/libempty.so" \
         shim="$(joined "${TYPICAL_ENV[@]}")" \
+        shim-net="$(joined "${NET_ENV[@]}")" \
         shim-100k="$(joined "${GUARD_ENV[@]}")" >"$WORK/exec-$1.json"
     python3 - "$WORK/exec-$1.json" "$1" <<'PY'
 import json, sys
@@ -53,6 +63,7 @@ labels = {
     "none": "no preload",
     "empty-preload": "empty preload",
     "shim": "shim, typical policy (60 rules)",
+    "shim-net": "shim, typical policy + [net]",
     "shim-100k": "shim, 100,000-rule policy",
 }
 print("| run | wall per launch, median | CPU per launch, median (q1–q3) |")
@@ -62,13 +73,14 @@ for k, label in labels.items():
     print(f"| {label} | {x['wall_us']:.0f} µs | {x['cpu_us']:.0f} µs ({x['cpu_q1']:.0f}–{x['cpu_q3']:.0f}) |")
 print()
 ew, ec = r["empty-preload"]["wall_us"], r["empty-preload"]["cpu_us"]
-for k in ("shim", "shim-100k"):
+for k in ("shim", "shim-net", "shim-100k"):
     w, c = r[k]["wall_us"], r[k]["cpu_us"]
     print(f"- {labels[k]}: shim / empty preload **{w/ew:.3f}x wall clock** (floor <= 1.10x), "
           f"{c/ec:.3f}x CPU; {w-ew:+.1f} µs wall per launch over the empty preload")
 if mode == "pinned":
     z = r["none"]["cpu_us"]
-    print(f"- shim / no preload, CPU: **{r['shim']['cpu_us']/z:.3f}x** (floor <= 1.25x)")
+    for k in ("shim", "shim-net"):
+        print(f"- {labels[k]} / no preload, CPU: **{r[k]['cpu_us']/z:.3f}x** (floor <= 1.25x)")
 print(f"- the 100,000-rule policy costs {r['shim-100k']['wall_us'] - r['shim']['wall_us']:+.1f} µs wall per launch "
       f"over the typical one (budget 50 µs)")
 print()

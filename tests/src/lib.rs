@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod cdp;
 pub mod container;
 pub mod netns;
+pub mod netns_outside;
 pub mod report;
 pub mod require;
 pub mod scenario;

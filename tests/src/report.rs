@@ -83,8 +83,20 @@ pub fn render(
     out.push_str(&audits_report(events));
     let _ = writeln!(
         out,
-        "Not seen by TaskGuard: the fetch of http://127.0.77.1/ (a direct IP connection, no name);\n  \
-         security groups are the control for that (docs/threat-model.md).\n"
+        "Connections by address ([net] default = \"deny\"; the internet hosts are outside the task):"
+    );
+    for a in run
+        .attempts()
+        .iter()
+        .filter(|a| a.what.contains("direct IP"))
+    {
+        let verdict = if a.ok { "connected" } else { "refused  " };
+        let _ = writeln!(out, "  {verdict} {}", a.what);
+    }
+    let _ = writeln!(
+        out,
+        "  (refused connections are the `net` events above; static binaries and raw system calls\n  \
+         are not seen: docs/threat-model.md)\n"
     );
 
     let _ = writeln!(

@@ -6,14 +6,17 @@
 //!
 //! | name | answer | policy |
 //! |---|---|---|
-//! | `api.partner.test` | 127.0.10.1 | allowed |
-//! | `www.partner.test` | 127.0.10.1 | allowed (still allowed after the policy edit) |
-//! | `paste.pastebin.test` | 127.0.20.1 | alerted |
-//! | `exfil.attacker.test` | 127.0.66.1 | denied |
-//! | `cdn.partner.test` | CNAME `c2.attacker.test` (127.0.66.2) | allowed name, denied target |
-//! | (no name) | 127.0.77.1 | direct IP: not seen by TaskGuard |
+//! | `api.partner.test` | 203.0.113.10 | allowed |
+//! | `www.partner.test` | 203.0.113.10 | allowed (still allowed after the policy edit) |
+//! | `paste.pastebin.test` | 203.0.113.20 | alerted |
+//! | `exfil.attacker.test` | 203.0.113.66 | denied |
+//! | `cdn.partner.test` | CNAME `c2.attacker.test` (203.0.113.67) | allowed name, denied target |
+//! | (no name) | 203.0.113.77 | direct IP: no allowed name answered it, so `[net]` refuses it |
 //!
-//! Every address is an HTTP server whose request log shows what actually got out.
+//! Every address is an HTTP server whose request log shows what actually got out. They live
+//! outside the task, in a second network namespace behind a veth pair
+//! ([`crate::netns_outside`]), so reaching one is a connection out of the task that the
+//! shim's `[net]` hooks decide (the task's loopback is always allowed).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use anyhow::{Context, Result, bail};
 use guard_contract as contract;
 use serde_json::Value;
 
+use crate::netns_outside::Outside;
 use crate::task::{self, LocalTask, TaskConfig};
 use crate::vpc::{Internet, RESOLVER_IP, Record, Resolver};
 
@@ -36,11 +40,13 @@ pub const WEB: &str = "web";
 /// The prefix of every line the worker prints about an attempt.
 pub const LINE_PREFIX: &str = "taskguard-demo: ";
 
-pub const ALLOWED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 10, 1);
-pub const ALERTED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 20, 1);
-pub const DENIED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 66, 1);
-pub const CLOAKED_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 66, 2);
-pub const DIRECT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 77, 1);
+pub const ALLOWED_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+pub const ALERTED_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
+pub const DENIED_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
+pub const CLOAKED_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 67);
+pub const DIRECT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 77);
+/// Every internet host of the zone.
+pub const HOSTS: [Ipv4Addr; 5] = [ALLOWED_IP, ALERTED_IP, DENIED_IP, CLOAKED_IP, DIRECT_IP];
 
 pub fn zone() -> Vec<Record> {
     let a = |name: &str, ip| Record::A {
@@ -102,11 +108,13 @@ pub struct Attempt {
     pub detail: String,
 }
 
-/// The running scenario. Drop order: the task (and its namespace) first, then the VPC.
+/// The running scenario. Drop order: the task (and its namespace) first, then the VPC, then
+/// the namespace outside the task.
 pub struct Scenario {
     pub task: LocalTask,
     pub resolver: Resolver,
     pub internet: Internet,
+    pub outside: Outside,
     /// The task definition guard-embed wrote.
     pub embedded: Value,
     pub embedded_path: PathBuf,
@@ -190,17 +198,22 @@ impl Scenario {
         let live_policy = inputs.work_dir.join("volume-guard").join(relative);
         let mut task = LocalTask::new(config)?;
         let resolver = Resolver::start(&task.netns, &inputs.work_dir, &zone())?;
-        let internet = Internet::start(
+        let hosts: Vec<String> = HOSTS.iter().map(Ipv4Addr::to_string).collect();
+        let outside = Outside::link(&task.netns, &inputs.netns_prefix, &hosts)?;
+        let internet = Internet::start(&outside.netns, &inputs.work_dir, &HOSTS, None)?;
+        // Reachable from the task over the veth pair (by this process, which has no shim).
+        crate::vpc::wait_tcp(
             &task.netns,
-            &inputs.work_dir,
-            &[ALLOWED_IP, ALERTED_IP, DENIED_IP, CLOAKED_IP, DIRECT_IP],
-            None,
-        )?;
+            SocketAddr::from((DIRECT_IP, 80)),
+            Duration::from_secs(10),
+        )
+        .context("the internet hosts are not reachable from the task")?;
         task.start(&embedded)?;
         let scenario = Scenario {
             task,
             resolver,
             internet,
+            outside,
             embedded,
             embedded_path,
             live_policy,
@@ -539,7 +552,7 @@ impl Scenario {
                 container: name.clone(),
                 guard_fail: fail.clone(),
                 allowed_program_runs: run(&["/bin/sh", "-c", "true"]),
-                denied_program_runs: run(&["/bin/sh", "-c", "nc -z -w 1 127.0.10.1 80"]),
+                denied_program_runs: run(&["/bin/sh", "-c", "nc -z -w 1 203.0.113.10 80"]),
                 allowed_name_resolved_before: before.iter().any(|(n, ok)| n == name && *ok),
                 allowed_name_resolves: run(&allowed_name),
                 no_policy_program_runs: false,

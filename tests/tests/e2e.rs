@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use guard_tests::netns;
-use guard_tests::scenario::{self, Attempt, Inputs, Scenario, WEB, WORKER};
+use guard_tests::scenario::{self, ALLOWED_IP, Attempt, DIRECT_IP, Inputs, Scenario, WEB, WORKER};
 use guard_tests::{artifacts, require};
 use serde_json::Value;
 
@@ -119,7 +119,7 @@ fn check_attempts(run: &Scenario) {
         "python urllib http://api.partner.test/",
         "curl http://localhost:8080/",
         "curl http://paste.pastebin.test/",
-        "curl http://127.0.77.1/",
+        "curl http://203.0.113.10/",
     ] {
         let a = attempt(&attempts, allowed);
         assert!(
@@ -134,7 +134,8 @@ fn check_attempts(run: &Scenario) {
         "getent hosts exfil.attacker.test",
         "dig exfil.attacker.test",
         "curl http://cdn.partner.test/",
-        "nc 127.0.10.1 80",
+        "nc 203.0.113.10 80",
+        "curl http://203.0.113.77/",
         "python subprocess nc",
         "/tmp/dropper",
     ] {
@@ -164,27 +165,42 @@ fn check_attempts(run: &Scenario) {
         "attempts: the denied /tmp/dropper ran (its marker exists)"
     );
 
+    // A hard-coded address is refused at connect, as a REJECT firewall refuses it (curl's
+    // exit 7, "couldn't connect"), not by a timeout.
+    let direct = attempt(&attempts, "curl http://203.0.113.77/");
+    assert!(
+        direct.detail.contains("exit 7"),
+        "attempts: curl to a hard-coded address must fail to connect (exit 7): {}",
+        direct.detail
+    );
+
     let requests = run.internet.requests();
     let got = |ip: &str, path: &str| requests.iter().any(|(i, p)| i == ip && p == path);
+    let allowed = ALLOWED_IP.to_string();
     assert!(
-        got("127.0.10.1", "/worker-curl"),
+        got(&allowed, "/worker-curl"),
         "internet: allowed curl never arrived: {requests:?}"
     );
     assert!(
-        got("127.0.10.1", "/worker-python"),
+        got(&allowed, "/worker-python"),
         "internet: python never arrived: {requests:?}"
     );
     assert!(
-        got("127.0.20.1", "/worker-alerted"),
+        got(&scenario::ALERTED_IP.to_string(), "/worker-alerted"),
         "internet: alerted fetch missing: {requests:?}"
     );
     assert!(
-        got("127.0.77.1", "/worker-direct-ip"),
-        "internet: direct-IP fetch missing: {requests:?}"
+        got(&allowed, "/worker-answered-ip"),
+        "internet: the direct-IP fetch of an allowed name's answer never arrived: {requests:?}"
     );
+    let denied_hosts = [
+        scenario::DENIED_IP.to_string(),
+        scenario::CLOAKED_IP.to_string(),
+        DIRECT_IP.to_string(),
+    ];
     for (ip, path) in &requests {
         assert!(
-            !ip.starts_with("127.0.66."),
+            !denied_hosts.contains(ip),
             "internet: a denied host got a request: {ip} {path}"
         );
         assert!(
@@ -353,17 +369,48 @@ fn check_audit(run: &Scenario) {
         "audit: no alert for paste.pastebin.test\n{}",
         show()
     );
-    // The direct-IP fetch is invisible to TaskGuard (docs/threat-model.md): no event names it.
+    // The direct-IP fetch: refused by `[net] default = "deny"` and reported once, with who
+    // tried it; the fetch of an allowed name's answer is not reported.
+    let direct = DIRECT_IP.to_string();
+    let refused = events(
+        &all,
+        &[
+            ("source", "shim"),
+            ("kind", "net"),
+            ("action", "blocked"),
+            ("container", WORKER),
+            ("address", &direct),
+            ("protocol", "tcp"),
+            ("rule", "net.default"),
+        ],
+    );
+    assert_eq!(
+        refused.len(),
+        1,
+        "audit: the refused direct-IP fetch must be one net event\n{}",
+        show()
+    );
+    let refused = refused[0];
     assert!(
-        !all.iter().any(|e| e.to_string().contains("127.0.77.1")),
-        "audit: an event names the direct IP, which TaskGuard cannot see; update the threat model"
+        refused.get("port").and_then(Value::as_u64) == Some(80)
+            && field(refused, "exe").ends_with("/curl")
+            && refused["argv"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| x.contains(&direct)))),
+        "audit: the net event lacks port, exe or argv: {refused}"
+    );
+    let answered = ALLOWED_IP.to_string();
+    assert!(
+        events(&all, &[("kind", "net"), ("address", &answered)]).is_empty(),
+        "audit: a connection to an allowed name's answer was reported\n{}",
+        show()
     );
 }
 
 /// The web container runs as nobody: the shim works there too (modes of the volume).
 fn check_non_root_container(run: &Scenario) {
     let out = run
-        .exec(WEB, &["/bin/sh", "-c", "id -u; nc -z -w 1 127.0.10.1 80"])
+        .exec(WEB, &["/bin/sh", "-c", "id -u; nc -z -w 1 203.0.113.10 80"])
         .expect("exec in web");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

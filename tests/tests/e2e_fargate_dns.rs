@@ -7,7 +7,9 @@
 //! point the worker's (root) `resolv.conf` at the sidecar, or resolvers that bypass libc (dig, Go, c-ares) and the CNAME chains of
 //! allowed names go straight to the VPC resolver, unseen.
 
-use guard_tests::scenario::{Attempt, Inputs, RESOLV_CONF_FARGATE, Scenario, WORKER};
+use guard_tests::scenario::{
+    Attempt, CLOAKED_IP, DENIED_IP, Inputs, RESOLV_CONF_FARGATE, Scenario, WORKER,
+};
 use guard_tests::{artifacts, require};
 
 const TEST: &str = "fargate_resolv_conf_still_sends_app_dns_through_the_sidecar";
@@ -66,7 +68,9 @@ fn fargate_resolv_conf_still_sends_app_dns_through_the_sidecar() {
             );
         }
         assert!(
-            !requests.iter().any(|(ip, _)| ip.starts_with("127.0.66.")),
+            !requests
+                .iter()
+                .any(|(ip, _)| [DENIED_IP, CLOAKED_IP].iter().any(|d| *ip == d.to_string())),
             "a denied host got a request with Fargate's resolv.conf: {requests:?}"
         );
     }
