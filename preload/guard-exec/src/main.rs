@@ -6,6 +6,7 @@
 //! exit codes are the app's). Linked statically so it runs in distroless and Alpine images.
 
 mod cli;
+mod elf;
 mod glibc;
 mod net;
 mod notify;

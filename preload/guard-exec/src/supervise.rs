@@ -155,6 +155,7 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
                     version: "",
                     reason: &reason,
                     argv: Vec::new(),
+                    dest: None,
                 },
             );
         }
