@@ -209,6 +209,19 @@ fn cmdline(pid: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The process (thread group) of thread `tid`: notifications name the calling thread, events
+/// and "once per process" mean the process.
+fn tgid(tid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(tid)
+}
+
 /// What the supervisor needs to decide a connection.
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
@@ -259,9 +272,10 @@ pub fn decide(ctx: &Ctx<'_>, call: NetCall, req: &Notif) -> Verdict {
         };
         let dest = Destination::new(t.ip, t.port);
         let address = dest.ip.to_string();
+        let process = if report { tgid(pid) } else { pid };
         if report
             && ctx.seen.first(hash(&[
-                &pid.to_ne_bytes(),
+                &process.to_ne_bytes(),
                 address.as_bytes(),
                 &t.port.to_be_bytes(),
                 proto.as_bytes(),
@@ -281,7 +295,7 @@ pub fn decide(ctx: &Ctx<'_>, call: NetCall, req: &Notif) -> Verdict {
                     protocol: proto,
                 }),
             };
-            report::send(ctx.cfg, pid, &r);
+            report::send(ctx.cfg, process, &r);
         }
         if !v.outcome.allow {
             let errno = if call == NetCall::Connect || proto == "tcp" {
