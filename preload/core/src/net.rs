@@ -22,8 +22,15 @@ use crate::launch::{Decider, RuleText, outcome};
 use crate::{policy, sys};
 
 /// Answers of this process's own lookups. 256 slots: a process connects to a handful of
-/// names at a time; older entries make room (see `guard_ledger`).
-static LOCAL: [Slot; 256] = [const { Slot::empty() }; 256];
+/// names at a time; older entries make room (see `guard_ledger`). Exported under a fixed
+/// name so guard-exec's supervisor can find it in a shimmed caller's memory (the symbol's
+/// offset in the shim's ELF file) and see the same answers the shim decided with.
+#[unsafe(no_mangle)]
+pub static GUARD_LOCAL_ANSWERS: [Slot; LOCAL_SLOTS] = [const { Slot::empty() }; LOCAL_SLOTS];
+use GUARD_LOCAL_ANSWERS as LOCAL;
+
+/// Slots of [`GUARD_LOCAL_ANSWERS`].
+pub const LOCAL_SLOTS: usize = 256;
 
 /// The mapped ledger file (null until mapped) and its length.
 static SHARED: AtomicPtr<u8> = AtomicPtr::new(ptr::null_mut());
@@ -178,6 +185,40 @@ fn report_hash(key: &[u8; 16], port: u16, proto: &str, action: &str) -> u64 {
     h
 }
 
+/// The policy's decision on a destination, for a caller that reports it itself.
+pub struct NetVerdict {
+    pub outcome: crate::launch::Outcome,
+    pub rule: RuleText,
+    pub version: &'static str,
+}
+
+/// The `[net]` decision on `ip:port`, `answered_elsewhere` telling that an allowed name was
+/// resolved to `ip` somewhere this process's tables cannot see (the supervisor passes what it
+/// read from the caller's own table). `None` means go ahead silently: no usable policy, no
+/// `[net]` section, or loopback.
+pub fn verdict(
+    cfg: &Config,
+    ip: IpAddr,
+    port: u16,
+    answered_elsewhere: bool,
+) -> Option<NetVerdict> {
+    let view = policy::recent(cfg.policy_bin())?;
+    view.net()?;
+    let dest = Destination::new(ip, port);
+    if dest.is_loopback() {
+        return None;
+    }
+    let answered = answered_elsewhere || answered(cfg, &dest.ip);
+    let d = view.decide_net(&dest, answered);
+    let mut rule = RuleText::new();
+    Decider::Rule(d.rule).write(&mut rule);
+    Some(NetVerdict {
+        outcome: outcome(view.mode(), d.verdict),
+        rule,
+        version: view.version(),
+    })
+}
+
 /// Decides a connection or datagram on socket `fd` to `ip:port` (`is_stream` tells TCP from
 /// UDP, asked only for a report), reports it once
 /// per process and destination when the policy says so, and says whether it may go ahead.
@@ -191,28 +232,18 @@ pub fn decide(
     ip: IpAddr,
     port: u16,
 ) -> bool {
-    let Some(view) = policy::recent(cfg.policy_bin()) else {
+    let Some(v) = verdict(cfg, ip, port, false) else {
         return true;
     };
-    if view.net().is_none() {
-        return true;
-    }
-    let dest = Destination::new(ip, port);
-    if dest.is_loopback() {
-        return true;
-    }
-    let answered = answered(cfg, &dest.ip);
-    let d = view.decide_net(&dest, answered);
-    let out = outcome(view.mode(), d.verdict);
+    let out = v.outcome;
     let Some(action) = out.action else {
         return out.allow;
     };
+    let ip = Destination::new(ip, port).ip;
     let proto = if is_stream(fd) { "tcp" } else { "udp" };
-    if first_report(report_hash(&key_of(&dest.ip), port, proto, action)) {
-        let mut rule = RuleText::new();
-        Decider::Rule(d.rule).write(&mut rule);
+    if first_report(report_hash(&key_of(&ip), port, proto, action)) {
         let mut shown = Buf::<64>::new();
-        if write!(shown, "{}", dest.ip).is_err() {
+        if write!(shown, "{ip}").is_err() {
             shown.clear();
         }
         event::send(
@@ -225,8 +256,8 @@ pub fn decide(
                     protocol: proto,
                 },
                 argv: core::ptr::null(),
-                rule: rule.as_bytes(),
-                version: view.version(),
+                rule: v.rule.as_bytes(),
+                version: v.version,
                 api,
                 reason: "",
             },

@@ -6,6 +6,7 @@
 //! exit codes are the app's). Linked statically so it runs in distroless and Alpine images.
 
 mod cli;
+mod elf;
 mod glibc;
 mod net;
 mod notify;
@@ -202,6 +203,7 @@ fn run(args: cli::Args) -> ExitCode {
     set_default(&mut envs, contract::env::EVENTS, contract::EVENTS_SOCK);
     set_default(&mut envs, contract::env::FAIL, contract::FAIL_CLOSED);
     if supervise::enabled()
+        && supervise::kernel_supports(&cfg, program.as_bytes())
         && let Ok(path) = CString::new(program.as_bytes())
     {
         let launch = supervise::Launch {

@@ -36,6 +36,7 @@ pub struct Supervisor {
     /// several PATH entries (`/usr/bin/x`, `/bin/x`), one denial is one event.
     last: Mutex<Option<(u32, Vec<u8>)>>,
     unreadable_told: Mutex<Vec<u32>>,
+    net_seen: net::Seen,
 }
 
 enum Answer {
@@ -51,34 +52,25 @@ impl Supervisor {
             shim_name,
             last: Mutex::new(None),
             unreadable_told: Mutex::new(Vec::new()),
+            net_seen: net::Seen::new(),
         }
     }
 
-    /// Serves notifications until the filter has no process left.
+    /// Serves notifications for as long as guard-exec runs (it exits with the app).
+    ///
+    /// Blocks in `SECCOMP_IOCTL_NOTIF_RECV` itself rather than in `poll` first: one system
+    /// call and one wake-up less per notification, which is most of the round trip's cost.
     pub fn serve(&self) {
         loop {
-            let mut pfd = libc::pollfd {
-                fd: self.listener,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-            if n < 0 {
-                if errno() == libc::EINTR {
-                    continue;
-                }
-                return;
-            }
-            if pfd.revents & libc::POLLIN == 0 {
-                // POLLHUP: every process under the filter is gone.
-                return;
-            }
             let mut req = Notif::default();
             // SAFETY: the kernel fills a zeroed seccomp_notif.
             if unsafe { libc::ioctl(self.listener, seccomp::IOCTL_NOTIF_RECV, &mut req) } < 0 {
-                // ENOENT: the caller died or another thread took it; EINTR: retry.
-                continue;
+                match errno() {
+                    // The caller died or another thread took it; a signal: go on.
+                    libc::ENOENT | libc::EINTR => continue,
+                    // The listener is unusable (EBADF); nothing left to serve.
+                    _ => return,
+                }
             }
             let answer = self.decide(&req);
             let mut resp = Resp {
@@ -105,7 +97,7 @@ impl Supervisor {
         let (ptr, path_addr, argv_addr, dirfd, flags) = match seccomp::classify(&req.data) {
             Call::Execve { ptr } => (ptr, args[0], args[1], AT_FDCWD, 0),
             Call::Execveat { ptr } => (ptr, args[1], args[2], args[0] as i32, args[4]),
-            Call::Net => return self.decide_net(req),
+            Call::Net(call) => return self.decide_net(call, req),
             Call::Other => return Answer::Continue,
         };
         let first = match read_cstr(pid, path_addr) {
@@ -133,6 +125,7 @@ impl Supervisor {
                 version: &version,
                 reason: "the path changed while it was checked",
                 argv: read_argv(pid, argv_addr, ptr),
+                dest: None,
             };
             report::send(&self.cfg, pid, &r);
             return Answer::Fail(libc::EACCES);
@@ -183,6 +176,7 @@ impl Supervisor {
             version,
             reason: "",
             argv: read_argv(pid, argv_addr, ptr),
+            dest: None,
         };
         report::send(&self.cfg, pid, &r);
     }
@@ -211,8 +205,15 @@ impl Supervisor {
         }
     }
 
-    fn decide_net(&self, req: &Notif) -> Answer {
-        match net::decide(&self.cfg, req) {
+    fn decide_net(&self, call: seccomp::NetCall, req: &Notif) -> Answer {
+        let ctx = net::Ctx {
+            cfg: &self.cfg,
+            shim_name: &self.shim_name,
+            seen: &self.net_seen,
+            shimmed: &|pid| self.shimmed(pid),
+            still_valid: &|id| self.still_valid(id),
+        };
+        match net::decide(&ctx, call, req) {
             net::Verdict::Continue => Answer::Continue,
             net::Verdict::Fail(e) => Answer::Fail(e),
         }
@@ -243,6 +244,7 @@ impl Supervisor {
                 version: "",
                 reason: "the supervisor cannot read this process's memory (non-dumpable or another user): its launches are checked by the shim only",
                 argv: Vec::new(),
+                dest: None,
             };
             report::send(&self.cfg, req.pid, &r);
         }
@@ -308,7 +310,7 @@ fn absent(program: &[u8]) -> bool {
 }
 
 /// Reads up to `buf.len()` bytes at `addr` of `pid`: how many it got, or the errno.
-fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
+pub fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 
-use guard_contract::event::{KIND_PROCESS, MAX_DATAGRAM};
+use guard_contract::event::{KIND_NET, KIND_PROCESS, MAX_DATAGRAM};
 use guard_preload_core::Config;
 
 pub const API: &str = "syscall";
@@ -18,6 +18,15 @@ pub struct Report<'a> {
     pub version: &'a str,
     pub reason: &'a str,
     pub argv: Vec<Vec<u8>>,
+    /// A connection or datagram (then `program` is unused: the event is about an address).
+    pub dest: Option<Dest>,
+}
+
+/// The destination of a `net` event, as the shim reports it.
+pub struct Dest {
+    pub address: String,
+    pub port: u16,
+    pub protocol: &'static str,
 }
 
 fn json_str(out: &mut String, bytes: &[u8]) {
@@ -52,9 +61,21 @@ fn ppid(pid: u32) -> Option<u32> {
 pub fn build(cfg: &Config, pid: u32, r: &Report<'_>) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"kind\":");
-    json_str(&mut out, KIND_PROCESS.as_bytes());
+    let kind = if r.dest.is_some() {
+        KIND_NET
+    } else {
+        KIND_PROCESS
+    };
+    json_str(&mut out, kind.as_bytes());
     field(&mut out, "action", r.action.as_bytes());
-    field(&mut out, "program", r.program);
+    match &r.dest {
+        Some(d) => {
+            field(&mut out, "address", d.address.as_bytes());
+            let _ = write!(out, ",\"port\":{}", d.port);
+            field(&mut out, "protocol", d.protocol.as_bytes());
+        }
+        None => field(&mut out, "program", r.program),
+    }
     if !r.rule.is_empty() {
         field(&mut out, "rule", r.rule);
     }
@@ -118,6 +139,7 @@ mod tests {
             version: "v1",
             reason: "",
             argv: vec![b"x".to_vec(), b"a\nb\x01".to_vec()],
+            dest: None,
         };
         let me = std::process::id();
         let text = build(&cfg, me, &r);
@@ -133,5 +155,19 @@ mod tests {
             text.ends_with("\"argv\":[\"x\",\"a\\nb\\u0001\"]}"),
             "{text}"
         );
+        let r = Report {
+            dest: Some(Dest {
+                address: "10.0.0.1".into(),
+                port: 443,
+                protocol: "tcp",
+            }),
+            ..r
+        };
+        let text = build(&cfg, me, &r);
+        assert!(
+            text.starts_with("{\"kind\":\"net\",\"action\":\"blocked\",\"address\":\"10.0.0.1\",\"port\":443,\"protocol\":\"tcp\","),
+            "{text}"
+        );
+        assert!(!text.contains("\"program\""), "{text}");
     }
 }

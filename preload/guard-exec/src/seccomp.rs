@@ -32,6 +32,7 @@ const COMPAT: Arch = Arch {
     execve: 11,
     execveat: 358,
 };
+/// connect, sendto, sendmsg, sendmmsg (in [`NetCall`] order).
 #[cfg(target_arch = "x86_64")]
 const NET: [u32; 4] = [42, 44, 46, 307];
 /// x32 execve and execveat (520, 545 with [`X32_BIT`]).
@@ -68,6 +69,9 @@ pub const IOCTL_NOTIF_SEND: libc::c_ulong = 0xC018_2101;
 pub const IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
 
 const BPF_LD_W_ABS: u16 = 0x20;
+/// Offset of the low word of `args[4]` (sendto's address) in `struct seccomp_data` on a
+/// little-endian machine (x86_64, aarch64 as Linux runs it).
+const SENDTO_ADDR_LO: u32 = 16 + 4 * 8;
 const BPF_JEQ_K: u16 = 0x15;
 const BPF_RET_K: u16 = 0x06;
 
@@ -112,9 +116,25 @@ pub enum Call {
         ptr: usize,
     },
     /// `connect`, `sendto`, `sendmsg`, `sendmmsg` (only filtered when net decisions exist).
-    Net,
+    Net(NetCall),
     Other,
 }
+
+/// The calls that carry a destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetCall {
+    Connect,
+    Sendto,
+    Sendmsg,
+    Sendmmsg,
+}
+
+const NET_CALLS: [NetCall; 4] = [
+    NetCall::Connect,
+    NetCall::Sendto,
+    NetCall::Sendmsg,
+    NetCall::Sendmmsg,
+];
 
 pub fn classify(data: &Data) -> Call {
     let nr = data.nr as u32;
@@ -131,8 +151,8 @@ pub fn classify(data: &Data) -> Call {
         if X32.get(1) == Some(&nr) {
             return Call::Execveat { ptr: 4 };
         }
-        if NET.contains(&nr) {
-            return Call::Net;
+        if let Some(i) = NET.iter().position(|&k| k == nr) {
+            return Call::Net(NET_CALLS[i]);
         }
     } else if data.arch == COMPAT.audit {
         if nr == COMPAT.execve {
@@ -175,9 +195,32 @@ pub fn program(net: bool) -> Vec<libc::sock_filter> {
         notify_if(&mut native, k);
     }
     if net {
-        for k in NET {
+        for k in [NET[0], NET[2], NET[3]] {
             notify_if(&mut native, k);
         }
+        // `sendto` only with an address: `send` on a connected socket is `sendto(..., NULL,
+        // 0)`, the hot path of every TCP program, and was decided at `connect`.
+        native.push(libc::sock_filter {
+            code: BPF_JEQ_K,
+            jt: 0,
+            jf: 5,
+            k: NET[1],
+        });
+        native.push(stmt(BPF_LD_W_ABS, SENDTO_ADDR_LO));
+        native.push(libc::sock_filter {
+            code: BPF_JEQ_K,
+            jt: 0,
+            jf: 2,
+            k: 0,
+        });
+        native.push(stmt(BPF_LD_W_ABS, SENDTO_ADDR_LO + 4));
+        native.push(libc::sock_filter {
+            code: BPF_JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: 0,
+        });
+        native.push(stmt(BPF_RET_K, SECCOMP_RET_USER_NOTIF));
     }
     native.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
     let mut compat = vec![stmt(BPF_LD_W_ABS, 0)];
@@ -245,7 +288,11 @@ mod tests {
 
     /// Runs the filter program over `data` the way the kernel would.
     fn run(prog: &[libc::sock_filter], data: &Data) -> u32 {
-        let words: [u32; 2] = [data.nr as u32, data.arch];
+        let mut words = vec![data.nr as u32, data.arch, 0, 0];
+        for a in data.args {
+            words.push(a as u32);
+            words.push((a >> 32) as u32);
+        }
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = prog[pc];
@@ -299,6 +346,17 @@ mod tests {
                 SECCOMP_RET_ALLOW
             };
             assert_eq!(run(&prog, &d(NET[0], NATIVE.audit)), connect);
+            assert_eq!(run(&prog, &d(NET[2], NATIVE.audit)), connect);
+            assert_eq!(run(&prog, &d(NET[3], NATIVE.audit)), connect);
+            // sendto: with an address (either word), not without.
+            let mut to = d(NET[1], NATIVE.audit);
+            assert_eq!(run(&prog, &to), SECCOMP_RET_ALLOW);
+            to.args[4] = 0x7fff_0000_0000;
+            assert_eq!(run(&prog, &to), connect);
+            to.args[4] = 0x1000;
+            assert_eq!(run(&prog, &to), connect);
+            // The calls after the sendto check are still decided.
+            assert_eq!(run(&prog, &d(1, NATIVE.audit)), SECCOMP_RET_ALLOW);
             for k in X32 {
                 assert_eq!(run(&prog, &d(k, NATIVE.audit)), SECCOMP_RET_USER_NOTIF);
             }
@@ -311,5 +369,10 @@ mod tests {
             classify(&d(COMPAT.execveat, COMPAT.audit)),
             Call::Execveat { ptr: 4 }
         );
+        assert_eq!(
+            classify(&d(NET[3], NATIVE.audit)),
+            Call::Net(NetCall::Sendmmsg)
+        );
+        assert_eq!(classify(&d(NET[0], COMPAT.audit)), Call::Other);
     }
 }

@@ -42,6 +42,61 @@ pub fn enabled() -> bool {
     )
 }
 
+/// Oldest kernel the supervisor runs on: `SECCOMP_USER_NOTIF_FLAG_CONTINUE` (5.5, without
+/// which an allowed call could only be emulated, not let through) and `pidfd_getfd` (5.6, how
+/// the listener is taken from the child when `sendmsg` is filtered).
+const MIN_KERNEL: (u32, u32) = (5, 6);
+
+/// The (major, minor) of a kernel release string (`5.10.0-28-amd64`).
+fn release_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?;
+    let digits = minor.bytes().take_while(u8::is_ascii_digit).count();
+    let minor = minor[..digits].parse().ok()?;
+    Some((major, minor))
+}
+
+/// Whether this kernel can run the supervisor; when not, warns once, reports `unprotected`
+/// and the app runs as without the supervisor (guard-exec becomes it).
+pub fn kernel_supports(cfg: &Config, program: &[u8]) -> bool {
+    // SAFETY: utsname is plain data filled by uname.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid utsname.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return true;
+    }
+    // SAFETY: uname NUL-terminates release.
+    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }.to_string_lossy();
+    match release_version(&release) {
+        Some(v) if v < MIN_KERNEL => {
+            eprintln!(
+                "guard-exec: warning: kernel {release} is older than {}.{} (no SECCOMP_USER_NOTIF_FLAG_CONTINUE / pidfd_getfd): static programs and raw system calls in this container are not guarded",
+                MIN_KERNEL.0, MIN_KERNEL.1
+            );
+            let reason = format!(
+                "seccomp user notification unavailable: kernel {release} is older than {}.{}",
+                MIN_KERNEL.0, MIN_KERNEL.1
+            );
+            report::send(
+                cfg,
+                std::process::id(),
+                &Report {
+                    action: ACTION_UNPROTECTED,
+                    program,
+                    rule: b"",
+                    version: "",
+                    reason: &reason,
+                    argv: Vec::new(),
+                    dest: None,
+                },
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
 /// Everything the child needs, prepared before `fork` (the child only makes system calls).
 pub struct Launch {
     pub path: CString,
@@ -80,7 +135,8 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 
 /// Starts the app under the supervisor and never returns: exits with the app's status.
 pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
-    let prog = seccomp::program(net::filtered(&cfg));
+    let by_number = net::filtered(&cfg);
+    let prog = seccomp::program(by_number);
     let mut pair = [-1; 2];
     // SAFETY: plain system calls on our own descriptors and signal mask.
     unsafe {
@@ -112,7 +168,7 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: async-signal-safe calls only, on data prepared above.
-        unsafe { child(&prog, pair[1], &launch.path, &argv, &envp) }
+        unsafe { child(&prog, by_number, pair[1], &launch.path, &argv, &envp) }
     }
     if pid < 0 {
         eprintln!(
@@ -128,7 +184,7 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
     }
     // SAFETY: our end of the pair in the child's copy is not ours to keep.
     unsafe { libc::close(pair[1]) };
-    match receive_listener(pair[0]) {
+    match receive_listener(pair[0], pid) {
         Ok(fd) => {
             eprintln!(
                 "guard-exec: supervising launches of {} and everything it starts (seccomp); no_new_privs is set: setuid programs run without gaining privileges",
@@ -155,6 +211,7 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
                     version: "",
                     reason: &reason,
                     argv: Vec::new(),
+                    dest: None,
                 },
             );
         }
@@ -166,8 +223,13 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
 
 /// The forked child: restricts itself, hands over the listener (or why there is none) and
 /// becomes the app.
+///
+/// With `by_number` (the filter sends `sendmsg` to the listener, so the child cannot pass it
+/// with `SCM_RIGHTS` once installed) the child writes the descriptor's number and waits
+/// until the parent has taken it with `pidfd_getfd`.
 unsafe fn child(
     prog: &[libc::sock_filter],
+    by_number: bool,
     sock: libc::c_int,
     path: &CString,
     argv: &[*const libc::c_char],
@@ -182,7 +244,21 @@ unsafe fn child(
         } else {
             seccomp::install(prog)
         };
-        send_listener(sock, result);
+        if by_number && sock >= 0 {
+            let mut msg = [0u8; 5];
+            match result {
+                Ok(fd) => msg[1..].copy_from_slice(&fd.to_ne_bytes()),
+                Err(e) => msg[0] = e.clamp(1, 255) as u8,
+            }
+            libc::write(sock, msg.as_ptr().cast(), msg.len());
+            if result.is_ok() {
+                // The parent's answer (or its end closing) says it holds its copy.
+                let mut ack = 0u8;
+                libc::read(sock, (&raw mut ack).cast(), 1);
+            }
+        } else {
+            send_listener(sock, result);
+        }
         if let Ok(fd) = result {
             libc::close(fd);
         }
@@ -231,14 +307,16 @@ unsafe fn send_listener(sock: libc::c_int, result: Result<libc::c_int, libc::c_i
     }
 }
 
-fn receive_listener(sock: libc::c_int) -> Result<libc::c_int, libc::c_int> {
+/// The listener from the child: passed with `SCM_RIGHTS`, or by number (5 bytes: 0 and the
+/// descriptor) and taken from the child with `pidfd_getfd` (Linux 5.6).
+fn receive_listener(sock: libc::c_int, child: libc::pid_t) -> Result<libc::c_int, libc::c_int> {
     if sock < 0 {
         return Err(libc::EBADF);
     }
-    let mut byte: u8 = 0;
+    let mut data = [0u8; 5];
     let mut iov = libc::iovec {
-        iov_base: (&raw mut byte).cast(),
-        iov_len: 1,
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
     };
     let mut control = [0u64; 4];
     // SAFETY: msghdr over local buffers; the cmsg is checked before it is read.
@@ -255,11 +333,24 @@ fn receive_listener(sock: libc::c_int) -> Result<libc::c_int, libc::c_int> {
             }
             break n;
         };
-        if n != 1 {
+        if n != 1 && n != 5 {
             return Err(libc::EPIPE);
         }
-        if byte != 0 {
-            return Err(i32::from(byte));
+        if data[0] != 0 {
+            return Err(i32::from(data[0]));
+        }
+        if n == 5 {
+            let fd = i32::from_ne_bytes([data[1], data[2], data[3], data[4]]);
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, child, 0) as libc::c_int;
+            if pidfd < 0 {
+                return Err(errno());
+            }
+            let got = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as libc::c_int;
+            let err = errno();
+            libc::close(pidfd);
+            let ack = 0u8;
+            libc::write(sock, (&raw const ack).cast(), 1);
+            return if got < 0 { Err(err) } else { Ok(got) };
         }
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         if cmsg.is_null()
@@ -272,6 +363,10 @@ fn receive_listener(sock: libc::c_int) -> Result<libc::c_int, libc::c_int> {
             libc::CMSG_DATA(cmsg).cast::<libc::c_int>(),
         ))
     }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Forwards signals to the app and reaps every child until the app exits, then exits with
@@ -308,5 +403,25 @@ fn init_loop(app: libc::pid_t, set: &libc::sigset_t) -> ! {
                 std::process::exit(code);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases_are_read_as_distributions_write_them() {
+        assert_eq!(release_version("5.10.0-28-amd64"), Some((5, 10)));
+        assert_eq!(
+            release_version("4.14.336-257.562.amzn2.x86_64"),
+            Some((4, 14))
+        );
+        assert_eq!(release_version("5.4.0"), Some((5, 4)));
+        assert_eq!(release_version("6.1"), Some((6, 1)));
+        assert_eq!(release_version("5.6rc1"), Some((5, 6)));
+        assert_eq!(release_version("garbage"), None);
+        assert!(release_version("5.4.0").unwrap() < MIN_KERNEL);
+        assert!(release_version("5.10.0").unwrap() >= MIN_KERNEL);
     }
 }
