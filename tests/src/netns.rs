@@ -149,7 +149,8 @@ pub fn exists(name: &str) -> bool {
     PathBuf::from(NETNS_DIR).join(name).exists()
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+/// Runs `ip ARGS`, failing with its stderr.
+pub(crate) fn ip(args: &[&str]) -> Result<()> {
     let output = Command::new("ip")
         .args(args)
         .output()

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::netns::NetNs;
+use crate::netns::{NetNs, ip};
 
 /// The task's ENI address (the `ip-10-0-1-23` of its hostname).
 pub const TASK_ENI_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 23);
@@ -83,21 +83,6 @@ fn sysctl(netns: &str, setting: &str) -> Result<()> {
     if !output.status.success() {
         bail!(
             "sysctl -w {setting} in {netns} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn ip(args: &[&str]) -> Result<()> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .with_context(|| format!("running ip {}", args.join(" ")))?;
-    if !output.status.success() {
-        bail!(
-            "ip {} failed: {}",
-            args.join(" "),
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }

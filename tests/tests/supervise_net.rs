@@ -4,8 +4,8 @@
 //! reported once with `api: "syscall"`, an allowed one connects, and a shimmed program's own
 //! decisions are neither contradicted nor reported twice.
 //!
-//! As in tests/tests/net_connect.rs, the task is a network namespace and "outside" a second
-//! one behind a veth pair, with an HTTP server listening on two addresses: one the policy
+//! The task is a network namespace and "outside" a second one behind a veth pair
+//! (`guard_tests::netns_outside`), with an HTTP server listening on two addresses: one the policy
 //! allows, one it does not (so a refusal is the guard's, not the server's).
 
 use std::fs::File;
@@ -14,12 +14,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use guard_tests::netns::NetNs;
+use guard_tests::netns_outside::Outside;
 use guard_tests::shim::{Guard, compile_c};
 use guard_tests::vpc::{spawn_in, wait_tcp};
 use guard_tests::{artifacts, require};
 use serde_json::Value;
 
-const TASK_IP: &str = "10.214.0.1";
 const ALLOWED_IP: &str = "10.214.0.2";
 const DENIED_IP: &str = "10.214.0.3";
 const PORT: u16 = 8080;
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
 
 struct Net {
     task: NetNs,
-    _outside: NetNs,
+    _outside: Outside,
     server: Child,
     etc: PathBuf,
 }
@@ -111,30 +111,14 @@ impl Net {
             return None;
         }
         let task = NetNs::create("tgsup-task").expect("task namespace");
-        let outside = NetNs::create("tgsup-out").expect("outside namespace");
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().expect("running ip");
-            assert!(out.status.success(), "ip {args:?}: {out:?}");
-        };
-        let (t, o) = (task.name(), outside.name());
-        ip(&[
-            "-n", t, "link", "add", "sv0", "type", "veth", "peer", "name", "sv1", "netns", o,
-        ]);
-        ip(&[
-            "-n",
-            t,
-            "addr",
-            "add",
-            &format!("{TASK_IP}/24"),
-            "dev",
-            "sv0",
-        ]);
-        for addr in [ALLOWED_IP, DENIED_IP] {
-            ip(&["-n", o, "addr", "add", &format!("{addr}/24"), "dev", "sv1"]);
-        }
-        ip(&["-n", t, "link", "set", "sv0", "up"]);
-        ip(&["-n", o, "link", "set", "sv1", "up"]);
-        ip(&["-n", t, "link", "set", "lo", "up"]);
+        let hosts = [ALLOWED_IP.to_string(), DENIED_IP.to_string()];
+        let outside = Outside::link(&task, "tgsup-out", &hosts).expect("outside namespace");
+        let t = task.name();
+        let lo = Command::new("ip")
+            .args(["-n", t, "link", "set", "lo", "up"])
+            .output()
+            .expect("running ip");
+        assert!(lo.status.success(), "ip link set lo up: {lo:?}");
         let etc = PathBuf::from("/etc/netns").join(t);
         std::fs::create_dir_all(&etc).expect("creating /etc/netns/NAME");
         std::fs::write(
@@ -145,7 +129,7 @@ impl Net {
         let dir = std::env::temp_dir().join(format!("{t}-www"));
         std::fs::create_dir_all(&dir).expect("server directory");
         let server = spawn_in(
-            &outside,
+            &outside.netns,
             Command::new("python3")
                 .args(["-m", "http.server", &PORT.to_string(), "--bind", "0.0.0.0"])
                 .current_dir(&dir)
