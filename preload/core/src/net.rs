@@ -188,8 +188,18 @@ fn report_hash(key: &[u8; 16], port: u16, proto: &str, action: &str) -> u64 {
 /// The policy's decision on a destination, for a caller that reports it itself.
 pub struct NetVerdict {
     pub outcome: crate::launch::Outcome,
-    pub rule: RuleText,
+    pub rule: guard_policy::RuleRef<'static>,
     pub version: &'static str,
+}
+
+impl NetVerdict {
+    /// The deciding rule as the audit event names it. Formatted only for a report, so an
+    /// allowed connect pays nothing for it.
+    pub fn rule_text(&self) -> RuleText {
+        let mut rule = RuleText::new();
+        Decider::Rule(self.rule).write(&mut rule);
+        rule
+    }
 }
 
 /// The `[net]` decision on `ip:port`, `answered_elsewhere` telling that an allowed name was
@@ -210,11 +220,9 @@ pub fn verdict(
     }
     let answered = answered_elsewhere || answered(cfg, &dest.ip);
     let d = view.decide_net(&dest, answered);
-    let mut rule = RuleText::new();
-    Decider::Rule(d.rule).write(&mut rule);
     Some(NetVerdict {
         outcome: outcome(view.mode(), d.verdict),
-        rule,
+        rule: d.rule,
         version: view.version(),
     })
 }
@@ -256,7 +264,7 @@ pub fn decide(
                     protocol: proto,
                 },
                 argv: core::ptr::null(),
-                rule: v.rule.as_bytes(),
+                rule: v.rule_text().as_bytes(),
                 version: v.version,
                 api,
                 reason: "",

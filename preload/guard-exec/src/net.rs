@@ -282,10 +282,11 @@ pub fn decide(ctx: &Ctx<'_>, call: NetCall, req: &Notif) -> Verdict {
                 action.as_bytes(),
             ]))
         {
+            let rule = v.rule_text();
             let r = Report {
                 action,
                 program: b"",
-                rule: v.rule.as_bytes(),
+                rule: rule.as_bytes(),
                 version: v.version,
                 reason: "",
                 argv: cmdline(pid),
