@@ -112,15 +112,19 @@ pub fn current_unchecked() -> Option<PolicyView<'static>> {
 /// [`RECHECK_MS`] ago (for name lookups, which are frequent and cheap).
 pub fn recent(bin: &CStr) -> Option<PolicyView<'static>> {
     let now = coarse_ms().max(1);
-    let last = STATE.last_check_ms.load(Ordering::Relaxed);
+    let last = STATE.last_check_ms.load(Ordering::Acquire);
     if last != 0 && now.wrapping_sub(last) < RECHECK_MS {
         // SAFETY: records are published fully initialised and never freed.
         if let Some(rec) = unsafe { STATE.current.load(Ordering::Acquire).as_ref() } {
             return rec.view();
         }
     }
-    STATE.last_check_ms.store(now, Ordering::Relaxed);
-    current(bin)
+    // The time is stamped only after `current` has published what it found: stamped first,
+    // a thread arriving while the file is re-mapped would skip the check and decide with the
+    // old policy after a reload (seen as a few of 32 threads connecting by the old rules).
+    let view = current(bin);
+    STATE.last_check_ms.store(now, Ordering::Release);
+    view
 }
 
 /// The policy to decide with: the current `policy.bin` (re-mapped first if the file changed
