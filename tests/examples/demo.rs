@@ -137,5 +137,39 @@ fn run() -> Result<()> {
         },
         left.len()
     );
+    static_app(&inputs.work_dir);
     Ok(())
+}
+
+/// A static app (a `CGO_ENABLED=0` Go service, here a gcc -static program) in a task of its
+/// own: the shim cannot load into it, guard-exec's seccomp supervisor decides its launches.
+fn static_app(work: &std::path::Path) {
+    use guard_tests::static_task::{self, ALLOWED, DENIED};
+    println!();
+    println!("A static app (gcc -static, like a CGO_ENABLED=0 Go service) under guard-exec:");
+    let dir = work.join("static-app");
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = match static_task::run(
+        &dir,
+        PREFIX,
+        artifacts::dist_dir(),
+        artifacts::workspace_bin("guard-embed"),
+    ) {
+        Ok(run) => run,
+        Err(e) => {
+            println!("  could not run: {e:#}");
+            return;
+        }
+    };
+    for line in run.stdout.lines() {
+        if line.contains(DENIED) || line.contains(ALLOWED) {
+            println!("  {line}");
+        }
+    }
+    for e in run.denied_events() {
+        println!("  audit: {e}");
+    }
+    if run.denied_events().is_empty() {
+        println!("  audit: NO EVENT for the denied launch of {DENIED}");
+    }
 }

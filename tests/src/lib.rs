@@ -13,6 +13,7 @@ pub mod report;
 pub mod require;
 pub mod scenario;
 pub mod shim;
+pub mod static_task;
 pub mod task;
 pub mod upstream;
 pub mod vpc;
