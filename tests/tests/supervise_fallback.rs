@@ -1,5 +1,6 @@
 //! guard-exec under a seccomp filter placed before it that forbids installing its own (a
-//! hardened runtime profile, a wrapper): it warns once, reports `unprotected` in the audit
+//! hardened runtime profile, a wrapper), by an errno or by killing the process that tries:
+//! it warns once, reports `unprotected` in the audit
 //! stream, and runs the app as before, with the shim still deciding what dynamic programs
 //! launch.
 
@@ -19,7 +20,8 @@ deny = ["denied-prog"]
 
 /// `forbid MODE PROGRAM ARGS...`: installs a filter, then executes PROGRAM under it.
 /// `all`: seccomp(2) fails with EPERM and prctl(PR_SET_SECCOMP) with EACCES;
-/// `listener`: only seccomp(2) with SECCOMP_FILTER_FLAG_NEW_LISTENER fails, with EACCES.
+/// `listener`: only seccomp(2) with SECCOMP_FILTER_FLAG_NEW_LISTENER fails, with EACCES;
+/// `kill`: seccomp(2) kills the process (SECCOMP_RET_KILL_PROCESS).
 const FORBID: &str = r#"
 #include <errno.h>
 #include <linux/audit.h>
@@ -65,8 +67,20 @@ int main(int argc, char **argv) {
         RET(SECCOMP_RET_ERRNO | EACCES),
         RET(SECCOMP_RET_ALLOW),
     };
+    struct sock_filter kill[] = {
+        LD(offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
+        RET(SECCOMP_RET_ALLOW),
+        LD(offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 0, 1),
+        RET(SECCOMP_RET_KILL_PROCESS),
+        RET(SECCOMP_RET_ALLOW),
+    };
     struct sock_fprog prog;
-    if (strcmp(argv[1], "all") == 0) {
+    if (strcmp(argv[1], "kill") == 0) {
+        prog.len = sizeof kill / sizeof kill[0];
+        prog.filter = kill;
+    } else if (strcmp(argv[1], "all") == 0) {
         prog.len = sizeof all / sizeof all[0];
         prog.filter = all;
     } else {
@@ -104,7 +118,19 @@ fn a_filter_that_forbids_ours_leaves_the_app_running_under_the_shim_and_says_so(
         denied.display(),
         allowed.display()
     );
-    for (mode, errno) in [("all", libc::EPERM), ("listener", libc::EACCES)] {
+    let refused = "refused the seccomp supervisor";
+    let eperm = format!("os error {}", libc::EPERM);
+    let eacces = format!("os error {}", libc::EACCES);
+    let sigsys = format!("killed by signal {}", libc::SIGSYS);
+    for (mode, warning, why) in [
+        ("all", refused, eperm.as_str()),
+        ("listener", refused, eacces.as_str()),
+        (
+            "kill",
+            "installing the seccomp supervisor failed",
+            sigsys.as_str(),
+        ),
+    ] {
         let mut cmd: Command = guard.command(&forbid);
         cmd.env_remove("LD_PRELOAD")
             .env_remove("GUARD_RESOLVER")
@@ -127,7 +153,7 @@ fn a_filter_that_forbids_ours_leaves_the_app_running_under_the_shim_and_says_so(
         );
         assert!(stdout.contains("allowed=0\n"), "{mode}: {stdout} {stderr}");
         assert_eq!(
-            stderr.matches("refused the seccomp supervisor").count(),
+            stderr.matches(warning).count(),
             1,
             "{mode}: warned once: {stderr}"
         );
@@ -143,8 +169,7 @@ fn a_filter_that_forbids_ours_leaves_the_app_running_under_the_shim_and_says_so(
         assert_eq!(e["container"], "app", "{e}");
         let reason = e["reason"].as_str().unwrap_or_default();
         assert!(
-            reason.contains("seccomp user notification unavailable")
-                && reason.contains(&format!("os error {errno}")),
+            reason.contains("seccomp user notification unavailable") && reason.contains(why),
             "{mode}: the kernel's answer is the reason: {e}"
         );
         let hits = find(&events, "blocked", &denied.display().to_string());

@@ -5,7 +5,8 @@
 //! (`SCM_RIGHTS`) and executes the app. The parent decides the calls the filter sends
 //! ([`notify`]) on worker threads, and on its main thread does what tini does: forwards
 //! signals to the app, reaps orphans (it is their subreaper) and exits with the app's status.
-//! Where the kernel refuses the filter, the app runs anyway (unsupervised, reported once).
+//! Where the kernel refuses the filter, the app runs anyway (unsupervised, reported once);
+//! where a filter already in place kills the child for trying, guard-exec becomes the app.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -194,6 +195,50 @@ pub fn run(cfg: Box<Config>, launch: Launch, shim_name: Vec<u8>) -> ! {
             for _ in 0..WORKERS {
                 std::thread::spawn(move || sup.serve());
             }
+        }
+        Err(libc::EPIPE) => {
+            // The child closed its end without a word: it died before it could execute the
+            // app, most likely killed by a filter already in place (SECCOMP_RET_KILL for
+            // seccomp(2)). The app has not started: guard-exec becomes it, as unsupervised.
+            let mut status = 0;
+            // SAFETY: reaps our own child, which is dead or dying.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            let how = if libc::WIFSIGNALED(status) {
+                format!("killed by signal {}", libc::WTERMSIG(status))
+            } else {
+                format!("exited with {}", libc::WEXITSTATUS(status))
+            };
+            eprintln!(
+                "guard-exec: warning: installing the seccomp supervisor failed (its process was {how}): static programs and raw system calls in this container are not guarded"
+            );
+            let reason = format!("seccomp user notification unavailable: installing it {how}");
+            report::send(
+                &cfg,
+                std::process::id(),
+                &Report {
+                    action: ACTION_UNPROTECTED,
+                    program: &launch.program,
+                    rule: b"",
+                    version: "",
+                    reason: &reason,
+                    argv: Vec::new(),
+                    dest: None,
+                },
+            );
+            // SAFETY: restores the mask and the subreaper bit, then replaces the process.
+            unsafe {
+                libc::close(pair[0]);
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::execve(launch.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            }
+            eprintln!(
+                "guard-exec: cannot execute {}: {}",
+                String::from_utf8_lossy(&launch.program),
+                std::io::Error::last_os_error()
+            );
+            std::process::exit(126);
         }
         Err(errno) => {
             let why = std::io::Error::from_raw_os_error(errno);
