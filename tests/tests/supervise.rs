@@ -406,3 +406,74 @@ fn guard_embed_no_supervise_sets_the_variable_and_adds_no_capability() {
         assert_eq!(app["entryPoint"][0], "/guard/bin/guard-exec", "{app}");
     }
 }
+
+/// Launches argv[2] once, then again after the file argv[1] appears; prints `first=S` and
+/// `second=S` (77: EACCES).
+const TWICE: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static int run(char *p) {
+    pid_t c = fork();
+    if (c == 0) {
+        char *argv[] = {p, 0};
+        char *envp[] = {0};
+        execve(p, argv, envp);
+        _exit(errno == EACCES ? 77 : 78);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+int main(int argc, char **argv) {
+    setvbuf(stdout, 0, _IONBF, 0);
+    printf("first=%d\n", run(argv[2]));
+    while (access(argv[1], F_OK) != 0) usleep(10000);
+    printf("second=%d\n", run(argv[2]));
+    return 0;
+}
+"#;
+
+/// The supervisor re-checks `policy.bin` at most every 100 ms (as the shim's lookups do): a
+/// reload decides the static program's next launch once that interval has passed.
+#[test]
+fn a_policy_reload_decides_the_next_supervised_launch() {
+    if !gcc("a_policy_reload_decides_the_next_supervised_launch") {
+        return;
+    }
+    let guard = Guard::new(POLICY).unwrap();
+    let prog = guard.executable("later-denied", "#!/bin/sh\nexit 0\n");
+    let go = guard.path("go");
+    let bin = compile_c(&guard.dir, "twice", TWICE, true).unwrap();
+    let mut child = guard_exec(&guard)
+        .arg(&bin)
+        .arg(&go)
+        .arg(&prog)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "first=0",
+        "allowed before the reload"
+    );
+    guard
+        .set_policy(&POLICY.replace(r#"deny = ["denied-prog"]"#, r#"deny = ["later-denied"]"#))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "second=77",
+        "denied after the reload"
+    );
+    assert!(child.wait().unwrap().success());
+    let events = guard.events();
+    assert_eq!(
+        blocked_by_supervisor(&events, &prog.display().to_string()).len(),
+        1,
+        "{events:#?}"
+    );
+}
